@@ -1,0 +1,280 @@
+/* sandbox/contain.c -- the child's checklist, the payload's exec, and the init that reaps.
+ *
+ * Theory of operation (one sandbox = three kinds of process):
+ *   supervisor   corral itself, outside; owns the cgroup, the pipes and the verdict.
+ *   init         PID 1 of the new pid namespace.  Runs the checklist below, forks the payload,
+ *                reaps every orphan, reports the payload's wait status and exits -- which makes
+ *                the kernel kill everything left in the namespace (daemons, orphans).  It
+ *                holds no secret, is not dumpable (no /proc/1/mem), and dies with its
+ *                supervisor (PDEATHSIG + the control socket's hangup).
+ *   payload      the user's program (exec) or, for the engine, a warm interpreter (no exec).
+ *
+ * The checklist is linear and ordered; seccomp is last because it also forbids the calls
+ * the earlier steps make.  Any failure reports {step, errno, detail} on the control socket
+ * and exits: nothing ever runs half-contained.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <grp.h>
+
+#include "sandbox/contain.h"
+#include "sandbox/mounts.h"
+#include "sandbox/seccomp_policy.h"
+
+#define CTL_FD 3
+
+static void copy_str(char *dst, size_t n, const char *src)
+{
+	size_t i = 0;
+	for (; src && src[i] && i + 1 < n; i++)
+		dst[i] = src[i];
+	dst[i] = '\0';
+}
+
+void sbx_child_fail(int ctl, const char *step, int errnum, const char *detail)
+{
+	struct sbx_msg m;
+	memset(&m, 0, sizeof m);
+	m.type = SBX_MSG_SETUP_ERROR;
+	m.errnum = errnum;
+	copy_str(m.step, sizeof m.step, step);
+	copy_str(m.detail, sizeof m.detail, detail);
+	(void)!send(ctl, &m, sizeof m, MSG_NOSIGNAL);
+	_exit(125);
+}
+
+static void step_wait_go(int ctl)
+{
+	struct sbx_msg m;
+	ssize_t n;
+	do {
+		n = recv(ctl, &m, sizeof m, 0);
+	} while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof m || m.type != SBX_MSG_GO)
+		_exit(125); /* the supervisor is gone or refused: nothing to report to */
+}
+
+static void step_fds(int ctl)
+{
+	/* Keep 1, 2 (the supervisor's pipes) and the control socket; close everything else that
+	 * may have been inherited.  stdin becomes /dev/null once /dev exists. */
+	if (syscall(SYS_close_range, CTL_FD + 1, ~0U, 0) < 0)
+		sbx_child_fail(ctl, "close-fds", errno, "close_range");
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null < 0 || dup2(null, 0) < 0)
+		sbx_child_fail(ctl, "stdin", errno, "/dev/null");
+	close(null);
+}
+
+static void step_rlimits(const struct sbx_plan *p, int ctl)
+{
+	const struct sbx_limits *l = &p->limits;
+	struct rlimit r;
+	r.rlim_cur = r.rlim_max = l->nofile;
+	if (l->nofile && setrlimit(RLIMIT_NOFILE, &r) < 0)
+		sbx_child_fail(ctl, "rlimits", errno, "RLIMIT_NOFILE");
+	r.rlim_cur = r.rlim_max = l->file_size_bytes ? l->file_size_bytes : RLIM_INFINITY;
+	if (setrlimit(RLIMIT_FSIZE, &r) < 0)
+		sbx_child_fail(ctl, "rlimits", errno, "RLIMIT_FSIZE");
+	if (l->cpu_time_ms) {
+		/* Soft limit sends SIGXCPU, the hard one a second later SIGKILL. */
+		r.rlim_cur = (l->cpu_time_ms + 999) / 1000;
+		r.rlim_max = r.rlim_cur + 1;
+		if (setrlimit(RLIMIT_CPU, &r) < 0)
+			sbx_child_fail(ctl, "rlimits", errno, "RLIMIT_CPU");
+	}
+	r.rlim_cur = r.rlim_max = 0;
+	if (setrlimit(RLIMIT_CORE, &r) < 0)
+		sbx_child_fail(ctl, "rlimits", errno, "RLIMIT_CORE");
+}
+
+static void step_drop_privileges(const struct sbx_plan *p, int ctl)
+{
+	/* Bounding set first: dropping it needs CAP_SETPCAP, which the uid change takes away. */
+	for (int cap = 0; cap <= 63; cap++) {
+		if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) < 0)
+			break; /* past the kernel's last capability */
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
+			sbx_child_fail(ctl, "drop-caps", errno, "bounding set");
+	}
+	if (!p->userns && setgroups(0, NULL) < 0)
+		sbx_child_fail(ctl, "drop-ids", errno, "setgroups");
+	if (setresgid(p->gid, p->gid, p->gid) < 0)
+		sbx_child_fail(ctl, "drop-ids", errno, "setresgid");
+	if (setresuid(p->uid, p->uid, p->uid) < 0)
+		sbx_child_fail(ctl, "drop-ids", errno, "setresuid");
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		sbx_child_fail(ctl, "drop-caps", errno, "ambient");
+	/* In a user namespace the uid did not change, so the kernel kept our capabilities:
+	 * clear permitted, effective and inheritable explicitly in every case. */
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct data[2];
+	memset(data, 0, sizeof data);
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		sbx_child_fail(ctl, "drop-caps", errno, "capset");
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		sbx_child_fail(ctl, "no-new-privs", errno, "PR_SET_NO_NEW_PRIVS");
+	/* The credential change cleared the parent-death signal: set it again. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		sbx_child_fail(ctl, "pdeathsig", errno, "PR_SET_PDEATHSIG");
+}
+
+void sbx_contain(const struct sbx_plan *p, int ctl)
+{
+	/* 1. die with the supervisor, from the first instant */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		sbx_child_fail(ctl, "pdeathsig", errno, "PR_SET_PDEATHSIG");
+	/* 2. wait until the supervisor has put us in our cgroup (and written id maps) */
+	step_wait_go(ctl);
+	if (p->magic != SBX_PLAN_MAGIC)
+		sbx_child_fail(ctl, "plan", EINVAL, "plan layout mismatch");
+	/* 3. the filesystem: new root, system dirs read-only, /proc /dev /tmp /output, mounts */
+	sbx_build_root(p, ctl);
+	/* 4. descriptors: only stdio and the control socket survive */
+	step_fds(ctl);
+	/* 5. identity of the machine */
+	if (sethostname("corral", 6) < 0 || setdomainname("corral", 6) < 0)
+		sbx_child_fail(ctl, "hostname", errno, "sethostname");
+	/* 6. resource limits the cgroup does not cover */
+	step_rlimits(p, ctl);
+	/* 7. own session: no controlling terminal, signals to our group stay inside */
+	if (setsid() < 0)
+		sbx_child_fail(ctl, "setsid", errno, "setsid");
+	/* 8. privileges: ids, capabilities, no_new_privs */
+	step_drop_privileges(p, ctl);
+	/* 9. seccomp, last: it also forbids mount, unshare and friends used above */
+	char why[64] = "";
+	int r = sbx_seccomp_load(why, sizeof why);
+	if (r < 0)
+		sbx_child_fail(ctl, "seccomp", -r, why);
+}
+
+pid_t sbx_init_fork(const struct sbx_plan *p, int ctl)
+{
+	(void)p;
+	pid_t pid = fork();
+	if (pid < 0)
+		sbx_child_fail(ctl, "fork-payload", errno, "fork");
+	if (pid == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		for (int s = 1; s < NSIG; s++)
+			if (s != SIGKILL && s != SIGSTOP)
+				signal(s, SIG_DFL);
+		return 0;
+	}
+	struct sbx_msg m;
+	memset(&m, 0, sizeof m);
+	m.type = SBX_MSG_READY;
+	m.pid = pid;
+	(void)!send(ctl, &m, sizeof m, MSG_NOSIGNAL);
+	return pid;
+}
+
+/* Looks a name up in the plan's PATH, like execvpe but with the sandbox's own PATH. */
+static void exec_search(const char *file, char *const argv[], char *const envp[])
+{
+	if (strchr(file, '/')) {
+		execve(file, argv, envp);
+		return;
+	}
+	const char *path = "/usr/local/bin:/usr/bin:/bin";
+	for (size_t i = 0; envp[i]; i++)
+		if (!strncmp(envp[i], "PATH=", 5))
+			path = envp[i] + 5;
+	int saved = ENOENT;
+	char buf[SBX_PATH_MAX];
+	while (*path) {
+		const char *colon = strchr(path, ':');
+		size_t dl = colon ? (size_t)(colon - path) : strlen(path);
+		size_t fl = strlen(file);
+		if (dl + fl + 2 <= sizeof buf && dl > 0) {
+			memcpy(buf, path, dl);
+			buf[dl] = '/';
+			memcpy(buf + dl + 1, file, fl + 1);
+			execve(buf, argv, envp);
+			if (errno == EACCES || errno == ENOEXEC || errno == ETXTBSY)
+				saved = errno;
+		}
+		path += dl;
+		if (*path == ':')
+			path++;
+	}
+	errno = saved;
+}
+
+void sbx_exec_payload(const struct sbx_plan *p, int ctl)
+{
+	char *argv[SBX_MAX_ARGS + 1];
+	char *envp[SBX_MAX_ENV + 9];
+	for (uint32_t i = 0; i < p->argc; i++)
+		argv[i] = (char *)p->strings + p->argv_off[i];
+	argv[p->argc] = NULL;
+	for (uint32_t i = 0; i < p->envc; i++)
+		envp[i] = (char *)p->strings + p->envp_off[i];
+	envp[p->envc] = NULL;
+	exec_search(argv[0], argv, envp);
+	sbx_child_fail(ctl, "execve", errno, argv[0]);
+}
+
+void sbx_init_loop(int ctl, pid_t payload)
+{
+	/* Not dumpable: the payload (same uid) cannot read our memory or take our fds. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		close(null);
+	}
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (sfd < 0)
+		_exit(125);
+	/* A child may already have exited before the signalfd existed: reap once up front. */
+	for (;;) {
+		int st;
+		pid_t w;
+		while ((w = waitpid(-1, &st, WNOHANG)) > 0) {
+			if (w == payload) {
+				struct sbx_msg m;
+				memset(&m, 0, sizeof m);
+				m.type = SBX_MSG_STATUS;
+				m.wstatus = st;
+				(void)!send(ctl, &m, sizeof m, MSG_NOSIGNAL);
+				_exit(0); /* the kernel now kills the rest of the namespace */
+			}
+		}
+		struct pollfd pfd[2] = {{.fd = sfd, .events = POLLIN}, {.fd = ctl, .events = POLLIN}};
+		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+			_exit(125);
+		if (pfd[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			(void)!read(sfd, &si, sizeof si);
+		}
+		if (pfd[1].revents & (POLLHUP | POLLERR | POLLIN)) {
+			char b[sizeof(struct sbx_msg)];
+			ssize_t n = recv(ctl, b, sizeof b, MSG_DONTWAIT);
+			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+				_exit(125); /* supervisor gone: take everything down with us */
+		}
+	}
+}

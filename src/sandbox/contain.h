@@ -1,0 +1,99 @@
+/* sandbox/contain.h -- the lower level of the sandbox: a validated plan, the child checklist,
+ * and the tiny init that lives as PID 1 inside.  sbx_run (sandbox.h) is built from these, and
+ * so is the engine's zygote: one implementation of containment.
+ *
+ *   struct sbx_plan *plan = malloc(sizeof *plan);
+ *   sbx_plan_build(&cfg, plan, &err);                 // host side: validate, resolve, pack
+ *   ... clone(CLONE_NEW{NS,PID,NET,IPC,UTS,CGROUP}[,USER]) ...
+ *   // in the child (PID 1 of the new pid namespace), ctl = its end of the control socket:
+ *   sbx_contain(plan, ctl);            // checklist; on failure reports and _exit()s
+ *   pid = sbx_init_fork(plan, ctl);    // 0 in the payload process, >0 in init
+ *   if (pid == 0) sbx_exec_payload(plan, ctl);        // or: return into a warm interpreter
+ *   sbx_init_loop(ctl, pid);           // init: reap, report the payload's status, exit
+ *
+ * The plan is plain data (no pointers) so it can be copied into another process as bytes.
+ * Control messages (struct sbx_msg) travel on a SOCK_SEQPACKET socketpair, close-on-exec in
+ * the payload: EOF without an error record means exec happened.
+ */
+#ifndef CORRAL_SANDBOX_CONTAIN_H
+#define CORRAL_SANDBOX_CONTAIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "sandbox/sandbox.h"
+
+#define SBX_PLAN_MAGIC 0x636f7231u /* "cor1": bump when the layout changes */
+#define SBX_STRINGS_MAX 65536
+#define SBX_INSIDE_UID 1000 /* uid/gid seen inside when corral is not root (user namespace) */
+
+struct sbx_plan_mount {
+	char src[SBX_PATH_MAX];  /* absolute host path (resolved, no symlinks) */
+	char dest[SBX_PATH_MAX]; /* absolute path inside, validated */
+	uint8_t writable;
+	uint8_t is_dir;
+};
+
+struct sbx_plan {
+	uint32_t magic;
+	struct sbx_limits limits;
+	char sysroot[SBX_PATH_MAX]; /* "" = host /, else the --rootfs directory (resolved) */
+	struct sbx_plan_mount mounts[SBX_MAX_MOUNTS];
+	uint32_t n_mounts;
+	uint8_t want_output;         /* mount a capped tmpfs at /output and send its fd home */
+	uint8_t userns;              /* corral is unprivileged: a user namespace provides caps */
+	uint32_t uid, gid;           /* ids the program runs as (host ids when root) */
+	char workdir[SBX_PATH_MAX];
+	/* argv and envp, packed as NUL-terminated strings; offsets into strings[] */
+	uint32_t argc, envc;
+	uint32_t argv_off[SBX_MAX_ARGS];
+	uint32_t envp_off[SBX_MAX_ENV + 8];
+	uint32_t strings_len;
+	char strings[SBX_STRINGS_MAX];
+};
+
+/* Host side: validate cfg (paths exist, destinations allowed, sizes sane) and fill plan.
+ * Touches nothing on the host.  -errno with a one-line message naming the problem. */
+int sbx_plan_build(const struct sbx_config *cfg, struct sbx_plan *plan, struct cr_err *err);
+
+/* Control messages between the sandbox (init, payload) and its supervisor. */
+enum sbx_msg_type {
+	SBX_MSG_GO = 1,        /* supervisor -> init: cgroup and id maps are in place */
+	SBX_MSG_SETUP_ERROR,   /* init/payload -> supervisor: a checklist step failed */
+	SBX_MSG_OUTPUT_FD,     /* init -> supervisor: SCM_RIGHTS fd of the /output tmpfs */
+	SBX_MSG_READY,         /* init -> supervisor: contained; the payload is starting */
+	SBX_MSG_STATUS,        /* init -> supervisor: the payload's wait status */
+};
+
+struct sbx_msg {
+	uint32_t type;
+	int32_t errnum;   /* SETUP_ERROR */
+	int32_t wstatus;  /* STATUS */
+	int32_t pid;      /* READY: payload pid inside */
+	char step[32];    /* SETUP_ERROR: checklist step */
+	char detail[192]; /* SETUP_ERROR: what, e.g. the path */
+};
+
+/* Runs the containment checklist in the calling process, which must be PID 1 of fresh
+ * namespaces.  Does not return on failure: sends SETUP_ERROR on ctl and _exit(125).
+ * Allocation-free except inside libseccomp (last step). */
+void sbx_contain(const struct sbx_plan *plan, int ctl);
+
+/* After sbx_contain: fork the payload.  In the payload (return 0) stdio is set up (stdin
+ * /dev/null, stdout/stderr as received at fds 1/2) and ctl is close-on-exec. */
+pid_t sbx_init_fork(const struct sbx_plan *plan, int ctl);
+/* In the payload: execve argv with the plan's environment.  Never returns. */
+void sbx_exec_payload(const struct sbx_plan *plan, int ctl) __attribute__((noreturn));
+/* In init: reap everything; when `payload` ends, send STATUS and exit (which kills every
+ * remaining process of the namespace).  Exits too if the supervisor goes away. */
+void sbx_init_loop(int ctl, pid_t payload) __attribute__((noreturn));
+
+/* Reports a failed step from inside (async-signal-safe), then _exit(125). */
+void sbx_child_fail(int ctl, const char *step, int errnum, const char *detail)
+	__attribute__((noreturn));
+
+/* The fixed minimal environment every sandbox starts with (before --env additions). */
+extern const char *const sbx_base_env[];
+
+#endif

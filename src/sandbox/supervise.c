@@ -1,0 +1,523 @@
+/* sandbox/supervise.c -- sbx_run: spawn the sandbox, watch it, decide the verdict, clean up.
+ *
+ * The supervisor is corral itself.  It creates the cgroup and the channels, clones the init
+ * into fresh namespaces (born inside its cgroup on v2 via clone3(CLONE_INTO_CGROUP); attached
+ * before it may proceed on v1), then multiplexes: stdout/stderr pipes (always drained, so the
+ * child never blocks; bytes past the cap are counted and dropped), the control socket (setup
+ * errors, the /output fd, the payload's status), the init's pidfd, an optional cancel fd, and
+ * the wall-clock deadline.  Killing init kills the whole pid namespace; the cgroup is killed
+ * too so nothing can linger.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/cleanup.h"
+#include "core/log.h"
+#include "sandbox/cgroup.h"
+#include "sandbox/contain.h"
+#include "sandbox/supervise.h"
+
+#define NS_FLAGS (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | \
+		  CLONE_NEWCGROUP)
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Phase timings for `CORRAL_DEBUG=1 corral run ...` (where the milliseconds go). */
+static uint64_t phase_t0_us;
+static void phase(const char *what)
+{
+	if (cr_log_get_level() == CR_LOG_DEBUG) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		uint64_t us = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+		if (!what) {
+			phase_t0_us = us;
+			return;
+		}
+		cr_log(CR_LOG_DEBUG, "%6.2f ms  %s", (double)(us - phase_t0_us) / 1000, what);
+	}
+}
+
+static const struct sbx_cg_host *cg_host(const char *parent_override)
+{
+	static struct sbx_cg_host host;
+	static int done;
+	if (!done) {
+		struct cr_err e;
+		if (sbx_cg_detect(NULL, NULL, parent_override ? parent_override
+							       : getenv("CORRAL_CGROUP_PARENT"),
+				  &host, &e) < 0) {
+			host.mode = SBX_CG_NONE;
+			snprintf(host.note, sizeof host.note, "%s", e.msg);
+		}
+		done = 1;
+	}
+	return &host;
+}
+
+void sbx_sweep_stale(void)
+{
+	const struct sbx_cg_host *h = cg_host(NULL);
+	if (h->mode != SBX_CG_NONE)
+		sbx_cg_sweep(h);
+}
+
+/* The child side of clone: arrange fds, contain, start the payload, become init. */
+static void __attribute__((noreturn))
+child_main(const struct sbx_plan *plan, const struct sbx_cg *cg, int ctl, int out_w, int err_w)
+{
+	if (dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0 || dup2(ctl, 3) < 0)
+		sbx_child_fail(ctl, "fds", errno, "dup2");
+	/* v1: join the cgroup ourselves, first thing (cheap; see sbx_cg_attach_self). */
+	const char *what = "";
+	int r = cg->created ? sbx_cg_attach_self(cg, &what) : 0;
+	if (r < 0)
+		sbx_child_fail(3, "cgroup-attach", -r, what);
+	sbx_contain(plan, 3);
+	pid_t pid = sbx_init_fork(plan, 3);
+	if (pid == 0)
+		sbx_exec_payload(plan, 3);
+	sbx_init_loop(3, pid);
+}
+
+static pid_t spawn(const struct sbx_plan *plan, const struct sbx_cg *cg, int *pidfd,
+		   bool *born_in_cgroup, int ctl, int out_w, int err_w)
+{
+	int cgfd = sbx_cg_clone_fd(cg);
+	uint64_t flags = NS_FLAGS | (plan->userns ? CLONE_NEWUSER : 0);
+	struct clone_args args = {
+		.flags = flags | CLONE_PIDFD | (cgfd >= 0 ? CLONE_INTO_CGROUP : 0),
+		.pidfd = (uint64_t)(uintptr_t)pidfd,
+		.exit_signal = SIGCHLD,
+		.cgroup = cgfd >= 0 ? (uint64_t)cgfd : 0,
+	};
+	long pid = syscall(SYS_clone3, &args, sizeof args);
+	*born_in_cgroup = pid >= 0 && cgfd >= 0;
+	if (pid < 0 && (errno == ENOSYS || errno == E2BIG)) {
+		/* Old kernel: plain clone, then a pidfd (the caller attaches the cgroup). */
+		pid = syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
+		if (pid > 0)
+			*pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	}
+	if (pid == 0)
+		child_main(plan, cg, ctl, out_w, err_w);
+	return (pid_t)pid;
+}
+
+static int write_file(const char *path, const char *text)
+{
+	CR_AUTOCLOSE int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	size_t n = strlen(text);
+	return write(fd, text, n) == (ssize_t)n ? 0 : -errno;
+}
+
+/* Unprivileged mode: map our own uid/gid to SBX_INSIDE_UID in the child's user namespace. */
+static int write_id_maps(pid_t pid, struct cr_err *err)
+{
+	char path[64], map[64];
+	snprintf(path, sizeof path, "/proc/%d/setgroups", pid);
+	int r = write_file(path, "deny");
+	if (r < 0 && r != -ENOENT)
+		return cr_fail(err, -r, "write %s", path);
+	snprintf(path, sizeof path, "/proc/%d/uid_map", pid);
+	snprintf(map, sizeof map, "%u %u 1\n", SBX_INSIDE_UID, (unsigned)geteuid());
+	if ((r = write_file(path, map)) < 0)
+		return cr_fail(err, -r, "write %s", path);
+	snprintf(path, sizeof path, "/proc/%d/gid_map", pid);
+	snprintf(map, sizeof map, "%u %u 1\n", SBX_INSIDE_UID, (unsigned)getegid());
+	if ((r = write_file(path, map)) < 0)
+		return cr_fail(err, -r, "write %s", path);
+	return 0;
+}
+
+/* Receives one control message; an SCM_RIGHTS fd (OUTPUT_FD) is stored in *fd_out. */
+static ssize_t recv_msg(int ctl, struct sbx_msg *m, int *fd_out)
+{
+	struct iovec iov = {.iov_base = m, .iov_len = sizeof *m};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			    .msg_controllen = sizeof u.buf};
+	ssize_t n = recvmsg(ctl, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n <= 0)
+		return n;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c), sizeof fd);
+			if (*fd_out < 0 && m->type == SBX_MSG_OUTPUT_FD)
+				*fd_out = fd;
+			else
+				close(fd);
+		}
+	}
+	return n;
+}
+
+struct watch {
+	int out_r, err_r, ctl, pidfd, cancel_fd;
+	bool out_eof, err_eof, ctl_eof, exited, timed_out, cancelled;
+	bool have_status, setup_failed;
+	int wstatus;
+	int output_fd;
+	struct sbx_msg setup_error;
+	uint64_t t0;
+};
+
+static void drain_pipe(int *fd, bool *eof, struct cr_buf *b, bool passthrough, int dest)
+{
+	char chunk[65536];
+	for (;;) {
+		ssize_t n = read(*fd, chunk, sizeof chunk);
+		if (n > 0) {
+			size_t kept = cr_buf_append_trunc(b, chunk, (size_t)n);
+			if (passthrough && kept)
+				(void)!write(dest, chunk, kept);
+			continue;
+		}
+		if (n == 0) {
+			*eof = true;
+			close(*fd);
+			*fd = -1;
+		}
+		return; /* EAGAIN or error: come back on the next poll */
+	}
+}
+
+static void drain_ctl(struct watch *w)
+{
+	for (;;) {
+		struct sbx_msg m;
+		memset(&m, 0, sizeof m);
+		ssize_t n = recv_msg(w->ctl, &m, &w->output_fd);
+		if (n == 0) {
+			w->ctl_eof = true;
+			return;
+		}
+		if (n < 0)
+			return;
+		if (n != (ssize_t)sizeof m)
+			continue;
+		if (m.type == SBX_MSG_SETUP_ERROR && !w->setup_failed) {
+			w->setup_failed = true;
+			w->setup_error = m;
+		} else if (m.type == SBX_MSG_READY) {
+			phase("contained, payload forked");
+		} else if (m.type == SBX_MSG_STATUS) {
+			phase("payload exited");
+			w->have_status = true;
+			w->wstatus = m.wstatus;
+		}
+	}
+}
+
+static void kill_all(pid_t pid, struct sbx_cg *cg)
+{
+	kill(pid, SIGKILL); /* PID 1 of the namespace: the kernel kills the rest */
+	if (cg->created)
+		sbx_cg_kill(cg);
+}
+
+/* The event loop. Returns when init has exited and the pipes are drained. */
+static void watch_loop(struct watch *w, const struct sbx_config *cfg, pid_t pid,
+		       struct sbx_cg *cg, struct sbx_result *res, uint64_t t0)
+{
+	const uint64_t timeout = cfg->limits.timeout_ms;
+	uint64_t exit_seen = 0;
+	while (!(w->exited && w->out_eof && w->err_eof)) {
+		struct pollfd pfd[5];
+		int n = 0, i_out = -1, i_err = -1, i_ctl = -1, i_pid = -1, i_cancel = -1;
+		if (w->out_r >= 0)
+			pfd[i_out = n++] = (struct pollfd){.fd = w->out_r, .events = POLLIN};
+		if (w->err_r >= 0)
+			pfd[i_err = n++] = (struct pollfd){.fd = w->err_r, .events = POLLIN};
+		if (!w->ctl_eof)
+			pfd[i_ctl = n++] = (struct pollfd){.fd = w->ctl, .events = POLLIN};
+		if (!w->exited)
+			pfd[i_pid = n++] = (struct pollfd){.fd = w->pidfd, .events = POLLIN};
+		if (w->cancel_fd >= 0 && !w->cancelled)
+			pfd[i_cancel = n++] = (struct pollfd){.fd = w->cancel_fd, .events = POLLIN};
+
+		uint64_t now = now_ms();
+		int wait_ms = -1;
+		if (!w->exited && timeout && !w->timed_out)
+			wait_ms = now - t0 >= timeout ? 0 : (int)(timeout - (now - t0));
+		if (w->exited) {
+			/* Everything inside is dead once init is; pipes close at once.  Guard anyway. */
+			if (!exit_seen)
+				exit_seen = now;
+			if (now - exit_seen > 2000)
+				break;
+			wait_ms = 100;
+		}
+		int r = poll(pfd, (nfds_t)n, wait_ms);
+		if (r < 0 && errno != EINTR)
+			break;
+		if (i_out >= 0 && pfd[i_out].revents)
+			drain_pipe(&w->out_r, &w->out_eof, &res->out, cfg->passthrough, 1);
+		if (i_err >= 0 && pfd[i_err].revents)
+			drain_pipe(&w->err_r, &w->err_eof, &res->err, cfg->passthrough, 2);
+		if (i_ctl >= 0 && pfd[i_ctl].revents)
+			drain_ctl(w);
+		if (i_cancel >= 0 && pfd[i_cancel].revents) {
+			w->cancelled = true;
+			kill_all(pid, cg);
+		}
+		if (i_pid >= 0 && pfd[i_pid].revents)
+			w->exited = true;
+		if (!w->exited && timeout && !w->timed_out && now_ms() - t0 >= timeout) {
+			w->timed_out = true;
+			kill_all(pid, cg);
+		}
+	}
+	drain_ctl(w);
+}
+
+static void decide(struct sbx_result *res, const struct watch *w, const struct sbx_cg_stats *st,
+		   const struct sbx_limits *lim, int init_status)
+{
+	res->stdout_truncated = res->out.dropped > 0;
+	res->stderr_truncated = res->err.dropped > 0;
+	if (w->have_status) {
+		if (WIFEXITED(w->wstatus))
+			res->exit_code = WEXITSTATUS(w->wstatus);
+		else if (WIFSIGNALED(w->wstatus))
+			res->signal = WTERMSIG(w->wstatus);
+	}
+	if (w->setup_failed) {
+		res->status = SBX_SANDBOX_ERROR;
+		snprintf(res->error_step, sizeof res->error_step, "%s", w->setup_error.step);
+		res->error_errno = w->setup_error.errnum;
+		snprintf(res->error_msg, sizeof res->error_msg, "%s %s: %s", w->setup_error.step,
+			 w->setup_error.detail, strerror(w->setup_error.errnum));
+		res->exit_code = -1;
+		res->signal = 0;
+		return;
+	}
+	if (w->cancelled) {
+		res->status = SBX_SIGNALED;
+		res->signal = SIGKILL;
+		res->limit = "cancelled";
+		return;
+	}
+	if (st->oom_kills > 0) {
+		res->status = SBX_MEMORY_LIMIT;
+		res->limit = "memory";
+		return;
+	}
+	if (st->pids_max_hits > 0) {
+		res->status = SBX_PIDS_LIMIT;
+		res->limit = "pids";
+		return;
+	}
+	if (w->timed_out) {
+		res->status = SBX_TIMEOUT;
+		res->limit = "wall_time";
+		return;
+	}
+	if (!w->have_status) {
+		/* init died without reporting: only the host (or the OOM killer) can do that. */
+		res->status = SBX_SANDBOX_ERROR;
+		snprintf(res->error_step, sizeof res->error_step, "supervise");
+		res->error_errno = ECHILD;
+		snprintf(res->error_msg, sizeof res->error_msg,
+			 "sandbox init ended without a status (wait status %#x)", init_status);
+		return;
+	}
+	if (lim->cpu_time_ms && res->signal == SIGXCPU) {
+		res->status = SBX_TIMEOUT;
+		res->limit = "cpu_time";
+		return;
+	}
+	if (res->stdout_truncated || res->stderr_truncated) {
+		res->status = SBX_OUTPUT_LIMIT;
+		res->limit = "output";
+		return;
+	}
+	if (res->signal)
+		res->status = SBX_SIGNALED;
+	else if (res->exit_code != 0)
+		res->status = SBX_NONZERO_EXIT;
+	else
+		res->status = SBX_OK;
+}
+
+static void result_init(struct sbx_result *res, const struct sbx_limits *lim)
+{
+	memset(res, 0, sizeof *res);
+	cr_buf_init(&res->out, lim->output_limit_bytes);
+	cr_buf_init(&res->err, lim->output_limit_bytes);
+	res->exit_code = -1;
+}
+
+void sbx_result_free(struct sbx_result *res)
+{
+	cr_buf_free(&res->out);
+	cr_buf_free(&res->err);
+	for (size_t i = 0; i < res->n_files; i++)
+		free(res->files[i].path);
+	free(res->files);
+	res->files = NULL;
+	res->n_files = 0;
+}
+
+static void setup_error(struct sbx_result *res, const char *step, const struct cr_err *e)
+{
+	res->status = SBX_SANDBOX_ERROR;
+	snprintf(res->error_step, sizeof res->error_step, "%s", step);
+	res->error_errno = e->code;
+	snprintf(res->error_msg, sizeof res->error_msg, "%s", e->msg);
+}
+
+int sbx_run(const struct sbx_config *cfg, struct sbx_result *res, struct cr_err *err)
+{
+	CR_AUTOFREE struct sbx_plan *plan = malloc(sizeof *plan);
+	if (!plan)
+		return cr_fail(err, ENOMEM, "plan");
+	int r = sbx_plan_build(cfg, plan, err);
+	if (r < 0)
+		return r;
+	result_init(res, &cfg->limits);
+	uint64_t t0 = now_ms();
+	phase(NULL);
+
+	/* cgroup: real limits where the host allows them; said plainly where it does not. */
+	static unsigned seq;
+	const struct sbx_cg_host *host = cg_host(cfg->cgroup_parent);
+	struct sbx_cg cg;
+	sbx_cg_init(&cg);
+	struct cr_err e = {0};
+	if (host->mode != SBX_CG_NONE) {
+		char name[96];
+		sbx_cg_make_name(name, sizeof name, seq++);
+		if (sbx_cg_create(host, name, &cfg->limits, &cg, &e) < 0) {
+			setup_error(res, "cgroup", &e);
+			return 0;
+		}
+		res->cgroup_enforced = true;
+		phase("cgroup created");
+	} else {
+		snprintf(res->cgroup_note, sizeof res->cgroup_note, "%s", host->note);
+	}
+
+	int sv[2], outp[2], errp[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		cr_fail(&e, errno, "socketpair");
+		sbx_cg_destroy(&cg);
+		setup_error(res, "channels", &e);
+		return 0;
+	}
+	if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+		cr_fail(&e, errno, "pipe");
+		close(sv[0]);
+		close(sv[1]);
+		sbx_cg_destroy(&cg);
+		setup_error(res, "channels", &e);
+		return 0;
+	}
+	int pidfd = -1;
+	bool born_in_cgroup = false;
+	pid_t pid = spawn(plan, &cg, &pidfd, &born_in_cgroup, sv[1], outp[1], errp[1]);
+	int spawn_errno = errno;
+	close(sv[1]);
+	close(outp[1]);
+	close(errp[1]);
+	struct watch w = {.out_r = outp[0], .err_r = errp[0], .ctl = sv[0], .pidfd = pidfd,
+			  .cancel_fd = cfg->cancel_fd > 0 ? cfg->cancel_fd : -1, .output_fd = -1,
+			  .t0 = t0};
+	if (pid < 0 || pidfd < 0) {
+		cr_fail(&e, pid < 0 ? spawn_errno : errno, "clone into new namespaces");
+		setup_error(res, "clone", &e);
+		if (pid > 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+		}
+		goto out;
+	}
+	phase("cloned");
+	fcntl(outp[0], F_SETFL, O_NONBLOCK);
+	fcntl(errp[0], F_SETFL, O_NONBLOCK);
+
+	/* Before GO: cgroup membership where the child could not be born in it (v2 without
+	 * clone3; v1 children attach themselves) and, unprivileged, the id maps. */
+	if (cg.created && cg.mode == SBX_CG_V2 && !born_in_cgroup &&
+	    sbx_cg_attach(&cg, pid, &e) < 0) {
+		setup_error(res, "cgroup-attach", &e);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		goto out;
+	}
+	if (plan->userns && write_id_maps(pid, &e) < 0) {
+		setup_error(res, "id-maps", &e);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		goto out;
+	}
+	struct sbx_msg go = {.type = SBX_MSG_GO};
+	if (send(sv[0], &go, sizeof go, MSG_NOSIGNAL) < 0) {
+		cr_fail(&e, errno, "start sandbox");
+		setup_error(res, "go", &e);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		goto out;
+	}
+
+	phase("go sent");
+	watch_loop(&w, cfg, pid, &cg, res, t0);
+	phase("init exited, pipes drained");
+	int init_status = 0;
+	struct rusage ru;
+	memset(&ru, 0, sizeof ru);
+	if (wait4(pid, &init_status, 0, &ru) < 0)
+		init_status = -1;
+	res->wall_ms = now_ms() - t0;
+
+	struct sbx_cg_stats st;
+	memset(&st, 0, sizeof st);
+	if (cg.created)
+		sbx_cg_stats(&cg, &st);
+	res->cpu_ms = st.have_cpu ? st.cpu_usec / 1000
+				  : (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+					    (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
+	res->peak_memory_bytes = st.have_peak ? st.peak_memory_bytes : (uint64_t)ru.ru_maxrss * 1024;
+	phase("reaped, stats read");
+	decide(res, &w, &st, &cfg->limits, init_status);
+
+	if (w.output_fd >= 0 && cfg->output_dir && res->status != SBX_SANDBOX_ERROR)
+		sbx_collect_output(w.output_fd, cfg->output_dir, &cfg->limits, res);
+out:
+	if (w.output_fd >= 0)
+		close(w.output_fd);
+	if (w.out_r >= 0)
+		close(w.out_r);
+	if (w.err_r >= 0)
+		close(w.err_r);
+	if (pidfd >= 0)
+		close(pidfd);
+	close(sv[0]);
+	sbx_cg_destroy(&cg);
+	phase("cgroup destroyed");
+	return 0;
+}

@@ -1,0 +1,91 @@
+#!/bin/bash
+# Runs every test layer and ends with one line: "N passed, M failed" (plus skips, with reasons).
+#   tests/run-all.sh                 all layers, for build/debug (unit+integration) and
+#                                    build/asan (unit + the sanitizer-relevant integration set)
+#   tests/run-all.sh unit            only C unit tests (CORRAL_BUILD picks the build)
+#   tests/run-all.sh integration     only integration tests
+#   tests/run-all.sh integration test_run_basic.py   one file
+# A skip must say why.  With CORRAL_MUST_WORK=1 (set by CI) a skip caused by a missing
+# dependency or kernel feature is reported as a failure instead.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+PY=/usr/bin/python3
+layer=${1:-all}
+only=${2:-}
+pass=0 fail=0 skip=0
+failed_names=() skipped_names=()
+logdir=${CORRAL_TEST_LOGS:-build/test-logs}
+mkdir -p "$logdir"
+
+# Reads TAP on stdin, echoes it, and tallies. Lines: "ok N - name", "not ok N - name",
+# "ok N - name # SKIP reason".
+tally() {
+	local prefix=$1 line
+	while IFS= read -r line; do
+		printf '%s\n' "$line"
+		case "$line" in
+		"not ok"*) fail=$((fail + 1)); failed_names+=("$prefix: ${line#not ok }") ;;
+		"ok"*"# SKIP"*|"ok"*"# skip"*) skip=$((skip + 1)); skipped_names+=("$prefix: ${line#ok }") ;;
+		"ok"*) pass=$((pass + 1)) ;;
+		esac
+	done
+}
+
+run_unit() {
+	local build=$1 t name
+	for t in "$build"/tests/test_*; do
+		[ -x "$t" ] || continue
+		name="$(basename "$build")/$(basename "$t")"
+		[ -n "$only" ] && [ "$(basename "$t")" != "$only" ] && continue
+		echo "# unit $name"
+		# cmocka's TAP output; a crash without TAP lines still counts as a failure.
+		local out rc
+		out=$(CMOCKA_MESSAGE_OUTPUT=TAP ASAN_OPTIONS=detect_leaks=1 timeout 300 "$t" 2>"$logdir/$(basename "$t").stderr")
+		rc=$?
+		tally "$name" < <(printf '%s\n' "$out" | grep -E '^(ok|not ok)')
+		if [ $rc -ne 0 ] && ! printf '%s\n' "$out" | grep -q '^not ok'; then
+			echo "not ok - $name exited with $rc (see $logdir/$(basename "$t").stderr)"
+			fail=$((fail + 1)); failed_names+=("$name: exit $rc")
+		fi
+	done
+}
+
+run_integration() {
+	local build=$1 f
+	for f in tests/integration/test_*.py; do
+		[ -n "$only" ] && [ "$(basename "$f")" != "$only" ] && continue
+		echo "# integration $(basename "$build") $(basename "$f")"
+		tally "$(basename "$build")/$(basename "$f")" < <(CORRAL_BUILD=$build timeout 1800 "$PY" tests/integration/tap_runner.py "$f" 2>&1)
+	done
+}
+
+case "$layer" in
+unit) run_unit "${CORRAL_BUILD:-build/debug}" ;;
+integration) run_integration "${CORRAL_BUILD:-build/debug}" ;;
+all)
+	run_unit build/debug
+	run_unit build/asan
+	run_integration build/debug
+	CORRAL_ASAN_SUBSET=1 run_integration build/asan
+	;;
+*) echo "usage: $0 [all|unit|integration] [file]" >&2; exit 2 ;;
+esac
+
+if [ ${#skipped_names[@]} -gt 0 ]; then
+	echo "# skipped:"; printf '#   %s\n' "${skipped_names[@]}"
+fi
+if [ ${#failed_names[@]} -gt 0 ]; then
+	echo "# failed:"; printf '#   %s\n' "${failed_names[@]}"
+fi
+total=$((pass + fail + skip))
+if [ $total -eq 0 ]; then
+	echo "0 passed, 1 failed (no tests ran)"
+	exit 1
+fi
+if [ $skip -gt 0 ]; then
+	echo "$pass passed, $fail failed, $skip skipped"
+else
+	echo "$pass passed, $fail failed"
+fi
+[ $fail -eq 0 ]

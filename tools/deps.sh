@@ -1,0 +1,30 @@
+#!/bin/sh
+# Installs the Debian packages corral needs to build, test and run its default image.
+# Idempotent; prints nothing when everything is already present.
+set -eu
+
+PKGS="
+build-essential pkg-config clang libclang-rt-14-dev
+libseccomp-dev libcap-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev
+libcmark-gfm-dev libcmark-gfm-extensions-dev libcmocka-dev python3-dev
+python3 python3-numpy python3-pandas python3-matplotlib python3-scipy fonts-dejavu-core
+bubblewrap hyperfine wrk procps iproute2 util-linux
+"
+
+missing=""
+for p in $PKGS; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+	echo "corral: missing Debian packages:$missing (run 'make deps' as root)" >&2
+	exit 1
+fi
+echo "corral: installing:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
