@@ -90,6 +90,7 @@ int cmd_run(int argc, char **argv)
 	struct sbx_config cfg;
 	sbx_config_init(&cfg);
 	bool json = false;
+	int sfd = -1;
 	struct cr_err err = {0};
 	int c, r;
 
@@ -142,7 +143,6 @@ int cmd_run(int argc, char **argv)
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGHUP);
 	sigprocmask(SIG_BLOCK, &sigs, NULL);
-	CR_AUTOCLOSE int sfd = -1;
 	sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 	cfg.cancel_fd = sfd;
 	signal(SIGPIPE, SIG_IGN);
@@ -151,6 +151,8 @@ int cmd_run(int argc, char **argv)
 	struct sbx_result res;
 	if (sbx_run(&cfg, &res, &err) < 0) {
 		r = cli_usage_error("%s", err.msg);
+		if (sfd >= 0)
+			close(sfd);
 		goto usage_fail;
 	}
 	free_kept();
@@ -193,6 +195,8 @@ int cmd_run(int argc, char **argv)
 			raise((int)si.ssi_signo);
 		}
 	}
+	if (sfd >= 0)
+		close(sfd);
 	return code;
 
 usage_fail:

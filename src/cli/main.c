@@ -8,6 +8,9 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "sandbox/sandbox.h"
+
+extern char **environ;
 
 static const char USAGE[] =
 	"usage: corral COMMAND [OPTIONS]\n"
@@ -81,8 +84,19 @@ int cli_run_ext(const char *name, int argc, char **argv)
 	return fn(argc, argv);
 }
 
+/* The argv strings and then the environment strings are one block on Linux's initial stack. */
+static void note_wipe_region(int argc, char **argv)
+{
+	char *start = argv[0], *end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
+	for (char **e = environ; e && *e; e++)
+		if (*e >= end && *e <= end + 1)
+			end = *e + strlen(*e) + 1;
+	sbx_set_wipe_region(start, (size_t)(end - start));
+}
+
 int main(int argc, char **argv)
 {
+	note_wipe_region(argc, argv);
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		fputs(USAGE, argc < 2 ? stderr : stdout);
 		return argc < 2 ? CLI_EXIT_USAGE : 0;

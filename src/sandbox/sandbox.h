@@ -131,6 +131,11 @@ void sbx_result_free(struct sbx_result *res);
  * 128+N signal, 125 sandbox error. */
 int sbx_result_exit_code(const struct sbx_result *res);
 
+/* Records the caller's argv+environ block (argv[0] up to the end of the last environment
+ * string) so every sandbox init wipes its copy first thing: the init is a fork of corral and
+ * must hold nothing of the caller's command line or environment. */
+void sbx_set_wipe_region(char *start, size_t len);
+
 /* Called once per process that owns sandboxes: removes cgroups left by dead predecessors. */
 void sbx_sweep_stale(void);
 

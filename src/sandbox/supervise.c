@@ -59,12 +59,16 @@ static void phase(const char *what)
 static const struct sbx_cg_host *cg_host(const char *parent_override)
 {
 	static struct sbx_cg_host host;
+	static char done_for[SBX_CG_PATH_MAX];
 	static int done;
+	if (!parent_override)
+		parent_override = getenv("CORRAL_CGROUP_PARENT");
+	if (done && strcmp(done_for, parent_override ? parent_override : ""))
+		done = 0; /* a different parent: detect again */
 	if (!done) {
+		snprintf(done_for, sizeof done_for, "%s", parent_override ? parent_override : "");
 		struct cr_err e;
-		if (sbx_cg_detect(NULL, NULL, parent_override ? parent_override
-							       : getenv("CORRAL_CGROUP_PARENT"),
-				  &host, &e) < 0) {
+		if (sbx_cg_detect(NULL, NULL, parent_override, &host, &e) < 0) {
 			host.mode = SBX_CG_NONE;
 			snprintf(host.note, sizeof host.note, "%s", e.msg);
 		}
@@ -80,10 +84,21 @@ void sbx_sweep_stale(void)
 		sbx_cg_sweep(h);
 }
 
+static char *wipe_start;
+static size_t wipe_len;
+
+void sbx_set_wipe_region(char *start, size_t len)
+{
+	wipe_start = start;
+	wipe_len = len;
+}
+
 /* The child side of clone: arrange fds, contain, start the payload, become init. */
 static void __attribute__((noreturn))
 child_main(const struct sbx_plan *plan, const struct sbx_cg *cg, int ctl, int out_w, int err_w)
 {
+	if (wipe_start)
+		explicit_bzero(wipe_start, wipe_len); /* corral's argv and environment */
 	if (dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0 || dup2(ctl, 3) < 0)
 		sbx_child_fail(ctl, "fds", errno, "dup2");
 	/* v1: join the cgroup ourselves, first thing (cheap; see sbx_cg_attach_self). */
@@ -412,12 +427,20 @@ int sbx_run(const struct sbx_config *cfg, struct sbx_result *res, struct cr_err 
 	if (host->mode != SBX_CG_NONE) {
 		char name[96];
 		sbx_cg_make_name(name, sizeof name, seq++);
-		if (sbx_cg_create(host, name, &cfg->limits, &cg, &e) < 0) {
+		int cr = sbx_cg_create(host, name, &cfg->limits, &cg, &e);
+		if (cr < 0 && plan->userns && (cr == -EACCES || cr == -EPERM || cr == -EROFS)) {
+			/* Unprivileged without a delegated cgroup: run, but say plainly that the
+			 * memory, pids and cpu limits are not enforced. */
+			snprintf(res->cgroup_note, sizeof res->cgroup_note,
+				 "no writable cgroup for uid %u (%s); delegate one and set "
+				 "CORRAL_CGROUP_PARENT", (unsigned)geteuid(), strerror(-cr));
+		} else if (cr < 0) {
 			setup_error(res, "cgroup", &e);
 			return 0;
+		} else {
+			res->cgroup_enforced = true;
 		}
-		res->cgroup_enforced = true;
-		phase("cgroup created");
+		phase("cgroup step done");
 	} else {
 		snprintf(res->cgroup_note, sizeof res->cgroup_note, "%s", host->note);
 	}

@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Cold start of one program: bare python3, the same under `corral run`, and under bubblewrap
+with a comparable profile.  Interleaved (one of each per round), >= 30 rounds, median and p90.
+
+    bench/bench_run.py [--rounds N] [--corral build/release/corral]
+
+bwrap profile: unshare everything, read-only /usr (+ /bin /lib* links), fresh /proc and /dev,
+tmpfs /tmp, no capabilities, die with parent.  It sets no resource limits; corral's run sets its
+full default profile (cgroup memory/pids, rlimits, seccomp, /etc, capped tmpfs...).
+"""
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import time
+
+PY = "/usr/bin/python3"
+CODE = "print(1)"
+
+
+def spawn_wait(argv):
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    t0 = time.perf_counter_ns()
+    pid = os.posix_spawn(argv[0], argv, {"PATH": "/usr/bin:/bin"},
+                         file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 1),
+                                       (os.POSIX_SPAWN_DUP2, devnull, 2)])
+    _, status = os.waitpid(pid, 0)
+    dt = (time.perf_counter_ns() - t0) / 1e6
+    os.close(devnull)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit("command failed: %r" % argv)
+    return dt
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    k = (len(xs) - 1) * p
+    lo = int(k)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=60)
+    ap.add_argument("--corral", default="build/release/corral")
+    ap.add_argument("--json-out", default="build/bench/run.json")
+    a = ap.parse_args()
+    bwrap = shutil.which("bwrap")
+    cmds = {
+        "bare": [PY, "-c", CODE],
+        "corral": [os.path.abspath(a.corral), "run", "--", PY, "-c", CODE],
+    }
+    if bwrap:
+        cmds["bwrap"] = [bwrap, "--unshare-all", "--ro-bind", "/usr", "/usr",
+                         "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
+                         "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/sbin", "/sbin",
+                         "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+                         "--cap-drop", "ALL", "--die-with-parent", "--new-session",
+                         PY, "-c", CODE]
+    for argv in cmds.values():  # warm the page cache, fail early
+        for _ in range(3):
+            spawn_wait(argv)
+    times = {k: [] for k in cmds}
+    for _ in range(a.rounds):
+        for k, argv in cmds.items():
+            times[k].append(spawn_wait(argv))
+    res = {"rounds": a.rounds, "date": time.strftime("%Y-%m-%d"), "kernel": platform.release(),
+           "cpus": os.cpu_count(), "results": {}}
+    for k, xs in times.items():
+        res["results"][k] = {"median_ms": round(statistics.median(xs), 2),
+                             "p90_ms": round(pct(xs, 0.9), 2)}
+    b = res["results"]["bare"]["median_ms"]
+    c = res["results"]["corral"]["median_ms"]
+    res["corral_over_bare"] = round(c / b, 3)
+    if "bwrap" in res["results"]:
+        res["corral_over_bwrap"] = round(c / res["results"]["bwrap"]["median_ms"], 3)
+    os.makedirs(os.path.dirname(a.json_out), exist_ok=True)
+    with open(a.json_out, "w") as f:
+        json.dump(res, f, indent=1)
+    print("| command | median ms | p90 ms |\n|---|---|---|")
+    for k, v in res["results"].items():
+        print("| %s | %.2f | %.2f |" % (" ".join(os.path.basename(x) if i == 0 else x
+                                               for i, x in enumerate(cmds[k][:3])) + " ...",
+                                      v["median_ms"], v["p90_ms"]))
+    print("\ncorral/bare = %.3f (target <= 1.15)" % res["corral_over_bare"])
+    if "corral_over_bwrap" in res:
+        print("corral/bwrap = %.3f (target <= 1.0)" % res["corral_over_bwrap"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,7 @@
+#!/bin/sh
+# `make bench`: every benchmark, side by side with the alternatives, in one run.
+# Results: printed, and as JSON under build/bench/; figures are copied into docs/BENCHMARKS.md.
+set -eu
+build=${1:-build/release}
+echo "## corral run: cold start of python3 -c 'print(1)' ($(date +%F), $(nproc) cores, $(uname -r))"
+/usr/bin/python3 bench/bench_run.py --corral "$build/corral" --rounds "${BENCH_ROUNDS:-60}"
