@@ -107,6 +107,9 @@ $(EXT_SO): $(LIB_EXT)
 	$(CC) $(LDOPT) -shared -o $@ -Wl,--whole-archive $(LIB_EXT) -Wl,--no-whole-archive \
 		$(EXT_LIBS)
 
+# The runner's source is .incbin'ed into the zygote.
+$(BUILD)/obj/src/zygote/runner_blob.o: src/engine/runner.py
+
 $(ZYGOTE): $(ZYG_OBJS) $(LIB_LIGHT)
 	$(CC) $(LDOPT) -o $@ $(ZYG_OBJS) $(LIB_LIGHT) $(LIGHT_LIBS) $(PY_LIBS)
 

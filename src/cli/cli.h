@@ -11,6 +11,8 @@
 
 int cmd_run(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
+int cmd_exec(int argc, char **argv);
+int cmd_engine(int argc, char **argv);
 
 /* Prints "corral: <msg>" (one line) and returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

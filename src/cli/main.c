@@ -20,6 +20,7 @@ static const char USAGE[] =
 	"  serve                        sandboxes over HTTP (native API + E2B-compatible)\n"
 	"  analyze  DATA [-q QUESTION]  data in, a self-contained HTML report out\n"
 	"  doctor                       check what this machine supports, and what to fix\n"
+	"  engine                       the engine daemon (exec starts it on first use)\n"
 	"\n"
 	"`corral COMMAND --help` describes each command.\n";
 
@@ -31,6 +32,8 @@ struct subcommand {
 static const struct subcommand COMMANDS[] = {
 	{"run", cmd_run},
 	{"doctor", cmd_doctor},
+	{"exec", cmd_exec},
+	{"engine", cmd_engine},
 	{"serve", NULL},
 	{"analyze", NULL},
 };

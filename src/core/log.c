@@ -61,7 +61,8 @@ void cr_log_quote(char *out, size_t outsz, const char *in, size_t inlen)
 	out[j++] = '"';
 	for (size_t i = 0; i < inlen; i++) {
 		unsigned char c = (unsigned char)in[i];
-		if (j + 6 >= outsz) {
+		/* room for the widest escape (4) plus the trailing '..."' and NUL (5) */
+		if (j + 9 > outsz) {
 			out[j++] = '.';
 			out[j++] = '.';
 			out[j++] = '.';

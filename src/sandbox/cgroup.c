@@ -292,6 +292,18 @@ int sbx_cg_attach(const struct sbx_cg *cg, pid_t pid, struct cr_err *err)
 				     : sbx_cg_v1_attach(cg, pid, err);
 }
 
+int sbx_cg_update(const struct sbx_cg_host *host, const struct sbx_cg *cg,
+		  const struct sbx_limits *lim, struct cr_err *err)
+{
+	uint64_t quota;
+	if (!host || !cg || !lim || sbx_cgi_cpu_quota(lim->cpus, &quota) < 0)
+		return cr_failx(err, EINVAL, "cgroup update: bad argument");
+	if (!cg->created)
+		return cr_failx(err, ENOTSUP, "cgroup update: no cgroup");
+	return cg->mode == SBX_CG_V2 ? sbx_cg_v2_update(host, cg, lim, err)
+				     : sbx_cg_v1_update(host, cg, lim, err);
+}
+
 int sbx_cg_stats(const struct sbx_cg *cg, struct sbx_cg_stats *st)
 {
 	if (!st)

@@ -83,6 +83,10 @@ void sbx_cg_init(struct sbx_cg *cg);
  * 100 ms period).  A limit of 0 leaves that knob at "max".  On failure nothing is left behind. */
 int sbx_cg_create(const struct sbx_cg_host *host, const char *name, const struct sbx_limits *lim,
 		  struct sbx_cg *cg, struct cr_err *err);
+/* Rewrites the limits of an existing cgroup (the engine's warm sessions are claimed with the
+ * limits their client asks for). Same knobs and rules as create. */
+int sbx_cg_update(const struct sbx_cg_host *host, const struct sbx_cg *cg,
+		  const struct sbx_limits *lim, struct cr_err *err);
 int sbx_cg_clone_fd(const struct sbx_cg *cg);
 int sbx_cg_attach(const struct sbx_cg *cg, pid_t pid, struct cr_err *err);
 /* v1 only, called by the new child itself before it does anything else: moves the calling

@@ -72,6 +72,8 @@ void sbx_cgi_note_missing(struct sbx_cg_host *h, const char *what);
 void sbx_cg_v1_setup(const struct sbx_cgi_scan *s, struct sbx_cg_host *host);
 int sbx_cg_v1_create(const struct sbx_cg_host *host, const char *name,
 		     const struct sbx_limits *lim, struct sbx_cg *cg, struct cr_err *err);
+int sbx_cg_v1_update(const struct sbx_cg_host *host, const struct sbx_cg *cg,
+		     const struct sbx_limits *lim, struct cr_err *err);
 int sbx_cg_v1_attach(const struct sbx_cg *cg, pid_t pid, struct cr_err *err);
 int sbx_cg_v1_stats(const struct sbx_cg *cg, struct sbx_cg_stats *st);
 int sbx_cg_v1_kill(const struct sbx_cg *cg);
@@ -79,6 +81,8 @@ int sbx_cg_v1_kill(const struct sbx_cg *cg);
 void sbx_cg_v2_setup(const struct sbx_cgi_scan *s, struct sbx_cg_host *host);
 int sbx_cg_v2_create(const struct sbx_cg_host *host, const char *name,
 		     const struct sbx_limits *lim, struct sbx_cg *cg, struct cr_err *err);
+int sbx_cg_v2_update(const struct sbx_cg_host *host, const struct sbx_cg *cg,
+		     const struct sbx_limits *lim, struct cr_err *err);
 int sbx_cg_v2_attach(const struct sbx_cg *cg, pid_t pid, struct cr_err *err);
 int sbx_cg_v2_stats(const struct sbx_cg *cg, struct sbx_cg_stats *st);
 int sbx_cg_v2_kill(const struct sbx_cg *cg);

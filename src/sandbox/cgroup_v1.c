@@ -75,6 +75,18 @@ static int write_limits(const struct sbx_cg_host *h, const struct sbx_cg *cg,
 	return r;
 }
 
+int sbx_cg_v1_update(const struct sbx_cg_host *h, const struct sbx_cg *cg,
+		     const struct sbx_limits *lim, struct cr_err *err)
+{
+	/* memsw must stay >= memory at every step: open it up first, then write both. */
+	if (h->has_memsw && cg->v1_memory[0]) {
+		int r = sbx_cgi_write(cg->v1_memory, "memory.memsw.limit_in_bytes", "-1", err);
+		if (r < 0)
+			return r;
+	}
+	return write_limits(h, cg, lim, err);
+}
+
 int sbx_cg_v1_create(const struct sbx_cg_host *h, const char *name, const struct sbx_limits *lim,
 		     struct sbx_cg *cg, struct cr_err *err)
 {

@@ -133,6 +133,12 @@ static int write_limits(const struct sbx_cg_host *h, const char *dir, const stru
 	return r;
 }
 
+int sbx_cg_v2_update(const struct sbx_cg_host *h, const struct sbx_cg *cg,
+		     const struct sbx_limits *lim, struct cr_err *err)
+{
+	return write_limits(h, cg->v2_dir, lim, err);
+}
+
 int sbx_cg_v2_create(const struct sbx_cg_host *h, const char *name, const struct sbx_limits *lim,
 		     struct sbx_cg *cg, struct cr_err *err)
 {

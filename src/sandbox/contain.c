@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <grp.h>
@@ -56,6 +57,27 @@ void sbx_child_fail(int ctl, const char *step, int errnum, const char *detail)
 	_exit(125);
 }
 
+int sbx_send_fd(int ctl, uint32_t type, int fd)
+{
+	struct sbx_msg m;
+	memset(&m, 0, sizeof m);
+	m.type = type;
+	struct iovec iov = {.iov_base = &m, .iov_len = sizeof m};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	memset(&u, 0, sizeof u);
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			    .msg_controllen = sizeof u.buf};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof fd);
+	return sendmsg(ctl, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
 static void step_wait_go(int ctl)
 {
 	struct sbx_msg m;
@@ -67,11 +89,11 @@ static void step_wait_go(int ctl)
 		_exit(125); /* the supervisor is gone or refused: nothing to report to */
 }
 
-static void step_fds(int ctl)
+static void step_fds(const struct sbx_plan *p, int ctl)
 {
-	/* Keep 1, 2 (the supervisor's pipes) and the control socket; close everything else that
-	 * may have been inherited.  stdin becomes /dev/null once /dev exists. */
-	if (syscall(SYS_close_range, CTL_FD + 1, ~0U, 0) < 0)
+	/* Keep 1, 2 (the supervisor's pipes), the control socket and the engine's channel fds;
+	 * close everything else that may have been inherited.  stdin becomes /dev/null. */
+	if (syscall(SYS_close_range, CTL_FD + 1 + p->keep_fds, ~0U, 0) < 0)
 		sbx_child_fail(ctl, "close-fds", errno, "close_range");
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null < 0 || dup2(null, 0) < 0)
@@ -144,7 +166,7 @@ void sbx_contain(const struct sbx_plan *p, int ctl)
 	/* 3. the filesystem: new root, system dirs read-only, /proc /dev /tmp /output, mounts */
 	sbx_build_root(p, ctl);
 	/* 4. descriptors: only stdio and the control socket survive */
-	step_fds(ctl);
+	step_fds(p, ctl);
 	/* 5. identity of the machine */
 	if (sethostname("corral", 6) < 0 || setdomainname("corral", 6) < 0)
 		sbx_child_fail(ctl, "hostname", errno, "sethostname");
@@ -164,11 +186,13 @@ void sbx_contain(const struct sbx_plan *p, int ctl)
 
 pid_t sbx_init_fork(const struct sbx_plan *p, int ctl)
 {
-	(void)p;
 	pid_t pid = fork();
 	if (pid < 0)
 		sbx_child_fail(ctl, "fork-payload", errno, "fork");
 	if (pid == 0) {
+		/* Own process group: the engine's interrupt goes to the payload and whatever it
+		 * started, never to init. */
+		setpgid(0, 0);
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
@@ -177,6 +201,9 @@ pid_t sbx_init_fork(const struct sbx_plan *p, int ctl)
 				signal(s, SIG_DFL);
 		return 0;
 	}
+	setpgid(pid, pid); /* both sides, so a signal sent right away cannot miss */
+	if (p->keep_fds)
+		syscall(SYS_close_range, CTL_FD + 1, ~0U, 0); /* the channel belongs to the payload */
 	struct sbx_msg m;
 	memset(&m, 0, sizeof m);
 	m.type = SBX_MSG_READY;
@@ -271,10 +298,13 @@ void sbx_init_loop(int ctl, pid_t payload)
 			(void)!read(sfd, &si, sizeof si);
 		}
 		if (pfd[1].revents & (POLLHUP | POLLERR | POLLIN)) {
-			char b[sizeof(struct sbx_msg)];
-			ssize_t n = recv(ctl, b, sizeof b, MSG_DONTWAIT);
+			struct sbx_msg m;
+			ssize_t n = recv(ctl, &m, sizeof m, MSG_DONTWAIT);
 			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
 				_exit(125); /* supervisor gone: take everything down with us */
+			if (n == (ssize_t)sizeof m && m.type == SBX_MSG_SIGNAL && m.errnum > 0 &&
+			    m.errnum < 65 && m.errnum != SIGKILL)
+				kill(-payload, m.errnum);
 		}
 	}
 }

@@ -43,6 +43,9 @@ struct sbx_plan {
 	uint32_t n_mounts;
 	uint8_t want_output;         /* mount a capped tmpfs at /output and send its fd home */
 	uint8_t userns;              /* corral is unprivileged: a user namespace provides caps */
+	uint8_t send_root;           /* send an O_PATH fd of the new root home (engine file ops) */
+	uint8_t keep_fds;            /* fds 4..3+keep_fds survive the checklist (engine channel) */
+	uint8_t engine_dirs;         /* tmpfs /home/user (cwd, HOME) and /data (unless mounted) */
 	uint32_t uid, gid;           /* ids the program runs as (host ids when root) */
 	char workdir[SBX_PATH_MAX];
 	/* argv and envp, packed as NUL-terminated strings; offsets into strings[] */
@@ -64,6 +67,8 @@ enum sbx_msg_type {
 	SBX_MSG_OUTPUT_FD,     /* init -> supervisor: SCM_RIGHTS fd of the /output tmpfs */
 	SBX_MSG_READY,         /* init -> supervisor: contained; the payload is starting */
 	SBX_MSG_STATUS,        /* init -> supervisor: the payload's wait status */
+	SBX_MSG_ROOT_FD,       /* init -> supervisor: SCM_RIGHTS O_PATH fd of the sandbox root */
+	SBX_MSG_SIGNAL,        /* supervisor -> init: send signal `errnum` to the payload's group */
 };
 
 struct sbx_msg {
@@ -86,8 +91,12 @@ pid_t sbx_init_fork(const struct sbx_plan *plan, int ctl);
 /* In the payload: execve argv with the plan's environment.  Never returns. */
 void sbx_exec_payload(const struct sbx_plan *plan, int ctl) __attribute__((noreturn));
 /* In init: reap everything; when `payload` ends, send STATUS and exit (which kills every
- * remaining process of the namespace).  Exits too if the supervisor goes away. */
+ * remaining process of the namespace).  Exits too if the supervisor goes away.  SIGNAL
+ * messages are delivered to the payload's process group (the engine's cell interrupt). */
 void sbx_init_loop(int ctl, pid_t payload) __attribute__((noreturn));
+
+/* Sends one control message with an fd attached (SCM_RIGHTS). Returns 0 or -errno. */
+int sbx_send_fd(int ctl, uint32_t type, int fd);
 
 /* Reports a failed step from inside (async-signal-safe), then _exit(125). */
 void sbx_child_fail(int ctl, const char *step, int errnum, const char *detail)

@@ -229,26 +229,6 @@ static void build_proc(int ctl)
 	}
 }
 
-static void send_fd(int ctl, int fd)
-{
-	struct sbx_msg m = {.type = SBX_MSG_OUTPUT_FD};
-	struct iovec iov = {.iov_base = &m, .iov_len = sizeof m};
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	memset(&u, 0, sizeof u);
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-			    .msg_controllen = sizeof u.buf};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof fd);
-	if (sendmsg(ctl, &mh, MSG_NOSIGNAL) < 0)
-		fail(ctl, "output", "send /output to supervisor");
-}
-
 static void build_tmp_and_output(const struct sbx_plan *p, int ctl)
 {
 	char opts[160];
@@ -268,8 +248,28 @@ static void build_tmp_and_output(const struct sbx_plan *p, int ctl)
 	int fd = open("/output", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		fail(ctl, "output", "/output");
-	send_fd(ctl, fd);
+	if (sbx_send_fd(ctl, SBX_MSG_OUTPUT_FD, fd) < 0)
+		fail(ctl, "output", "send /output to supervisor");
 	close(fd);
+}
+
+/* Engine sessions: a home directory that is the cell's cwd (E2B's /home/user), and /data for
+ * uploads when no --data mount provides it.  Each is its own capped tmpfs. */
+static void build_engine_dirs(const struct sbx_plan *p, int ctl)
+{
+	char opts[160];
+	snprintf(opts, sizeof opts, "mode=0755,size=%llu,uid=%u,gid=%u",
+		 (unsigned long long)p->limits.tmp_bytes, p->uid, p->gid);
+	make_dir(ctl, "/home", 0755);
+	make_dir(ctl, "/home/user", 0755);
+	if (mount("tmpfs", "/home/user", "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
+		fail(ctl, "home", "/home/user");
+	for (uint32_t i = 0; i < p->n_mounts; i++)
+		if (!strncmp(p->mounts[i].dest, "/data/", 6) || !strcmp(p->mounts[i].dest, "/data"))
+			return; /* /data comes from the mounts */
+	make_dir(ctl, "/data", 0755);
+	if (mount("tmpfs", "/data", "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
+		fail(ctl, "data", "/data");
 }
 
 /* User mounts: the mount point is created beneath our own tmpfs (/ or /tmp) with openat2 rules
@@ -347,6 +347,8 @@ void sbx_build_root(const struct sbx_plan *p, int ctl)
 	build_dev(p, ctl);
 	build_proc(ctl);
 	build_tmp_and_output(p, ctl);
+	if (p->engine_dirs)
+		build_engine_dirs(p, ctl);
 	build_user_mounts(p, ctl);
 
 	if (umount2(OLD, MNT_DETACH) < 0)
@@ -355,6 +357,12 @@ void sbx_build_root(const struct sbx_plan *p, int ctl)
 		fail(ctl, "detach-oldroot", OLD);
 	if (set_attr("/", MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, false) < 0)
 		fail(ctl, "root-readonly", "/");
+	if (p->send_root) {
+		int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0 || sbx_send_fd(ctl, SBX_MSG_ROOT_FD, fd) < 0)
+			fail(ctl, "root-fd", "send / to supervisor");
+		close(fd);
+	}
 	if (chdir(p->workdir) < 0)
 		fail(ctl, "workdir", p->workdir);
 }

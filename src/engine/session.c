@@ -1,0 +1,611 @@
+/* engine/session.c -- the zygote, the warm pool, and each session's life: spawn, claim, cells,
+ * interrupts, limits, death.
+ *
+ * A session is three fds to its sandbox (ctl: its init, SEQPACKET; chan: its runner, framed
+ * STREAM; out/err: pipes for fd-level output) plus a pidfd for its init, which is our child
+ * (the zygote clones with CLONE_PARENT).  States: SPAWNING -> POOLED (contained, waiting for a
+ * client) or IDLE (claimed) <-> BUSY (a cell runs) -> DEAD.  Everything a session sends is
+ * forwarded to the client of the running cell without being parsed, except the fixed-layout
+ * DONE record; the per-cell verdict (timeout, memory limit, killed) is decided here from our own
+ * timers and the session's cgroup counters.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/cleanup.h"
+#include "core/log.h"
+#include "core/text.h"
+#include "engine/manager_internal.h"
+#include "engine/zygote_proto.h"
+#include "sandbox/contain.h"
+
+static const char *const SESSION_ENV[] = {
+	"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/home/user", "LANG=C.UTF-8", "LC_ALL=C.UTF-8",
+	"MPLBACKEND=Agg", "MPLCONFIGDIR=/tmp/.matplotlib", "PYTHONDONTWRITEBYTECODE=1",
+	"OPENBLAS_NUM_THREADS=1", "OMP_NUM_THREADS=1", NULL,
+};
+
+/* ---- sessions: bookkeeping -------------------------------------------------------------- */
+
+struct session *session_find(struct mgr *m, uint64_t id)
+{
+	for (struct session *s = m->sessions; s; s = s->next)
+		if (s->id == id)
+			return s;
+	return NULL;
+}
+
+struct session *session_find_name(struct mgr *m, const char *name)
+{
+	for (struct session *s = m->sessions; s; s = s->next)
+		if (s->name[0] && !strcmp(s->name, name) && s->state != S_DEAD)
+			return s;
+	return NULL;
+}
+
+static int take_slot(struct mgr *m)
+{
+	for (unsigned i = 1; i < 65536; i++) {
+		if (!(m->slots[i / 8] & (1u << (i % 8)))) {
+			m->slots[i / 8] |= (unsigned char)(1u << (i % 8));
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+static void give_slot(struct mgr *m, uint32_t slot)
+{
+	if (slot > 0 && slot < 65536)
+		m->slots[slot / 8] &= (unsigned char)~(1u << (slot % 8));
+}
+
+struct sbx_limits to_sbx(const struct eng_limits *l)
+{
+	struct sbx_limits s = sbx_limits_default;
+	s.memory_bytes = l->memory_bytes;
+	s.pids = l->pids;
+	s.cpus = l->cpus_milli / 1000.0;
+	s.timeout_ms = 0; /* per cell, by us */
+	s.tmp_bytes = l->tmp_bytes;
+	return s;
+}
+
+static void fill_limits(struct eng_limits *l, const struct eng_limits *dflt)
+{
+	if (!l->memory_bytes)
+		l->memory_bytes = dflt->memory_bytes;
+	if (!l->pids)
+		l->pids = dflt->pids;
+	if (!l->cell_timeout_ms)
+		l->cell_timeout_ms = dflt->cell_timeout_ms;
+	if (!l->idle_timeout_s)
+		l->idle_timeout_s = dflt->idle_timeout_s;
+	if (!l->lifetime_s)
+		l->lifetime_s = dflt->lifetime_s;
+	if (!l->tmp_bytes)
+		l->tmp_bytes = dflt->tmp_bytes;
+	if (!l->max_cells)
+		l->max_cells = dflt->max_cells;
+	if (!l->cpus_milli)
+		l->cpus_milli = dflt->cpus_milli;
+}
+
+struct session *session_new(struct mgr *m)
+{
+	struct session *s = calloc(1, sizeof *s);
+	if (!s)
+		return NULL;
+	int slot = take_slot(m);
+	if (slot < 0) {
+		free(s);
+		return NULL;
+	}
+	s->m = m;
+	s->id = m->next_id++;
+	s->slot = (uint32_t)slot;
+	s->uid = m->cfg->uid_base + (uint32_t)slot;
+	s->pidfd = s->ctl = s->chan = s->out_r = s->err_r = s->root_fd = s->output_fd = -1;
+	s->limits = m->cfg->limits;
+	sbx_cg_init(&s->cg);
+	eng_reader_init(&s->rd, ENG_MAX_RUNNER_FRAME);
+	cr_buf_init(&s->out, MGR_SESSION_OUT_MAX);
+	s->created_ms = s->last_used_ms = mgr_now_ms();
+	s->next = m->sessions;
+	m->sessions = s;
+	return s;
+}
+
+/* ---- claiming and starting --------------------------------------------------------------- */
+
+static int send_start(struct session *s)
+{
+	json_t *env = json_object();
+	for (size_t i = 0; SESSION_ENV[i]; i++) {
+		const char *eq = strchr(SESSION_ENV[i], '=');
+		char key[64];
+		snprintf(key, sizeof key, "%.*s", (int)(eq - SESSION_ENV[i]), SESSION_ENV[i]);
+		json_object_set_new(env, key, json_string(eq + 1));
+	}
+	for (const char *const *e = s->m->cfg->extra_env; e && *e; e++) {
+		const char *eq = strchr(*e, '=');
+		if (!eq)
+			continue;
+		char key[128];
+		snprintf(key, sizeof key, "%.*s", (int)(eq - *e), *e);
+		json_object_set_new(env, key, json_string(eq + 1));
+	}
+	json_t *allow = json_null();
+	if (s->allow_imports[0]) {
+		allow = json_array();
+		char buf[sizeof s->allow_imports];
+		snprintf(buf, sizeof buf, "%s", s->allow_imports);
+		char *save = NULL;
+		for (char *t = strtok_r(buf, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
+			json_array_append_new(allow, json_string(t));
+	}
+	json_t *j = json_pack("{s:i, s:s, s:i, s:i, s:i, s:o, s:s, s:o}", "version", 1, "mode",
+			      s->mode == ENG_STATELESS ? "stateless" : "stateful", "max_rows", 50,
+			      "max_table_rows", 200, "max_bytes", 8 << 20, "allow_imports", allow,
+			      "cwd", "/home/user", "env", env);
+	if (!j)
+		return -ENOMEM;
+	s->started = true;
+	return send_json(s, RUN_START, j);
+}
+
+static void reply_created(struct client *c, struct session *s, bool pooled)
+{
+	struct eng_rsp_created r = {.session = s->id, .mode = s->mode, .pooled = pooled};
+	snprintf(r.python, sizeof r.python, "%s", s->m->python);
+	client_send(c, ENG_RSP_CREATED, &r, sizeof r);
+}
+
+static void activate(struct session *s, struct client *c, const struct eng_req_create *req)
+{
+	s->mode = req->mode;
+	s->flags = (req->flags & ENG_CREATE_EPHEMERAL) | SF_COUNTED;
+	snprintf(s->name, sizeof s->name, "%s", req->name);
+	snprintf(s->allow_imports, sizeof s->allow_imports, "%s", req->allow_imports);
+	if (req->flags & ENG_CREATE_EPHEMERAL)
+		s->owner = c;
+	s->created_ms = s->last_used_ms = mgr_now_ms();
+	s->expires_ms = s->created_ms + (uint64_t)s->limits.lifetime_s * 1000;
+	s->m->n_live++;
+	s->m->stats.sessions_created++;
+}
+
+void session_create(struct client *c, const struct eng_req_create *req,
+		    const struct eng_mount *mounts)
+{
+	struct mgr *m = c->m;
+	if (m->stopping) {
+		client_error(c, ESHUTDOWN, "the engine is shutting down");
+		return;
+	}
+	if (req->name[0] && session_find_name(m, req->name)) {
+		client_error(c, EEXIST, "a session named '%s' exists", req->name);
+		return;
+	}
+	if (m->n_live >= m->cfg->max_sessions) {
+		m->stats.refused_capacity++;
+		client_error(c, EAGAIN, "at capacity: %u sessions", m->cfg->max_sessions);
+		return;
+	}
+	struct eng_limits lim = req->limits;
+	fill_limits(&lim, &m->cfg->limits);
+	if (lim.memory_bytes < (16ULL << 20) || lim.pids < 8 || lim.tmp_bytes < (1ULL << 20) ||
+	    lim.cpus_milli > 1024000 || lim.cell_timeout_ms > 24 * 3600 * 1000u) {
+		client_error(c, EINVAL, "limits out of range (memory >= 16M, pids >= 8, tmp >= 1M)");
+		return;
+	}
+
+	/* Warm path: a contained session from the pool, when nothing host-specific is asked. */
+	if (!req->n_mounts && !req->want_output && lim.tmp_bytes == m->cfg->limits.tmp_bytes) {
+		for (struct session *s = m->sessions; s; s = s->next) {
+			if (s->state != S_POOLED)
+				continue;
+			struct cr_err err = {0};
+			struct sbx_limits sl = to_sbx(&lim);
+			if (s->cg.created && memcmp(&lim, &s->limits, sizeof lim) &&
+			    sbx_cg_update(&m->cg_host, &s->cg, &sl, &err) < 0) {
+				session_kill(s, "cgroup update failed");
+				break;
+			}
+			s->limits = lim;
+			m->n_pool--;
+			activate(s, c, req);
+			s->state = S_IDLE;
+			if (send_start(s) < 0) {
+				client_error(c, ENOMEM, "cannot start the session");
+				session_kill(s, "start failed");
+				return;
+			}
+			reply_created(c, s, true);
+			return;
+		}
+	}
+
+	/* Cold path: spawn one for this client (mounts, /output, or the pool is empty). */
+	if (!m->zyg_ready) {
+		/* the engine is still warming up: park the request until the zygote is ready */
+		size_t mb = req->n_mounts * sizeof *mounts;
+		c->pending = malloc(sizeof *req);
+		c->pending_mounts = mb ? malloc(mb) : NULL;
+		if (!c->pending || (mb && !c->pending_mounts)) {
+			free(c->pending);
+			free(c->pending_mounts);
+			c->pending = NULL;
+			c->pending_mounts = NULL;
+			client_error(c, ENOMEM, "cannot queue the request");
+			return;
+		}
+		memcpy(c->pending, req, sizeof *req);
+		if (mb)
+			memcpy(c->pending_mounts, mounts, mb);
+		c->op = OP_CREATE;
+		return;
+	}
+	struct session *s = session_new(m);
+	if (!s) {
+		client_error(c, ENOMEM, "no session slot");
+		return;
+	}
+	s->limits = lim;
+	s->want_output = req->want_output != 0;
+	struct cr_err err = {0};
+	if (session_spawn(s, mounts, req->n_mounts, &err) < 0) {
+		s->state = S_DEAD;
+		client_error(c, err.code ? err.code : EINVAL, "%s", err.msg);
+		return;
+	}
+	activate(s, c, req);
+	s->waiter = c;
+	c->op = OP_CREATE;
+	c->sess = s;
+}
+
+/* ---- events ------------------------------------------------------------------------------- */
+
+static void on_ctl(struct session *s)
+{
+	for (;;) {
+		struct sbx_msg msg;
+		memset(&msg, 0, sizeof msg);
+		struct iovec iov = {.iov_base = &msg, .iov_len = sizeof msg};
+		union {
+			char buf[CMSG_SPACE(sizeof(int))];
+			struct cmsghdr align;
+		} u;
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+				    .msg_controllen = sizeof u.buf};
+		ssize_t n = recvmsg(s->ctl, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (n <= 0)
+			return;
+		int fd = -1;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+				memcpy(&fd, CMSG_DATA(c), sizeof fd);
+		if (n != (ssize_t)sizeof msg) {
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		switch (msg.type) {
+		case SBX_MSG_ROOT_FD:
+			if (s->root_fd < 0 && fd >= 0) {
+				s->root_fd = fd;
+				fd = -1;
+			}
+			break;
+		case SBX_MSG_OUTPUT_FD:
+			if (s->output_fd < 0 && fd >= 0) {
+				s->output_fd = fd;
+				fd = -1;
+			}
+			break;
+		case SBX_MSG_SETUP_ERROR: {
+			char why[256];
+			msg.step[sizeof msg.step - 1] = msg.detail[sizeof msg.detail - 1] = '\0';
+			snprintf(why, sizeof why, "sandbox setup failed at %s %s: %s", msg.step,
+				 msg.detail, strerror(msg.errnum));
+			session_fail(s, why);
+			break;
+		}
+		case SBX_MSG_READY:
+			if (!s->contained && s->state == S_SPAWNING) {
+				s->contained = true;
+				s->m->n_spawning--;
+				if (s->waiter) {
+					struct client *c = s->waiter;
+					s->waiter = NULL;
+					c->op = OP_NONE;
+					c->sess = NULL;
+					s->state = S_IDLE;
+					if (send_start(s) < 0) {
+						client_error(c, ENOMEM, "cannot start the session");
+						session_kill(s, "start failed");
+					} else {
+						reply_created(c, s, false);
+					}
+				} else if (s->flags & SF_POOL) {
+					s->state = S_POOLED;
+					s->m->n_pool++;
+				} else {
+					session_kill(s, "nobody waits for it");
+				}
+			}
+			break;
+		default:
+			break; /* STATUS: the payload ended; init exits right after */
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+}
+
+static void on_exit_of_init(struct session *s)
+{
+	siginfo_t si;
+	memset(&si, 0, sizeof si);
+	if (waitid(P_PIDFD, (id_t)s->pidfd, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0)
+		return;
+	mgr_unwatch(s->m, s->pidfd);
+	close(s->pidfd);
+	s->pidfd = -1;
+	s->pid = 0;
+	/* The session's process tree is gone; session_fail settles a running cell's verdict. */
+	if (s->state != S_DEAD)
+		session_fail(s, s->error[0] ? s->error : "the session's processes ended");
+}
+
+void session_on_event(struct session *s, enum mgr_tag tag, uint32_t events)
+{
+	switch (tag) {
+	case TAG_S_PID:
+		on_exit_of_init(s);
+		break;
+	case TAG_S_CTL:
+		on_ctl(s);
+		break;
+	case TAG_S_OUT:
+	case TAG_S_ERR:
+		drain_pipe(s, tag == TAG_S_OUT ? s->out_r : s->err_r,
+			   tag == TAG_S_OUT ? ENG_EV_STDOUT : ENG_EV_STDERR);
+		if (events & (EPOLLHUP | EPOLLERR))
+			mgr_unwatch(s->m, tag == TAG_S_OUT ? s->out_r : s->err_r);
+		break;
+	case TAG_S_CHAN:
+		if (events & EPOLLOUT)
+			chan_flush(s);
+		if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+			for (int budget = 64; budget > 0 && s->state != S_DEAD; budget--) {
+				if (s->cell_client && client_backlogged(s->cell_client))
+					break; /* resume when the client has drained */
+				int r = eng_reader_feed(&s->rd, s->chan);
+				if (r == 0)
+					break;
+				if (r < 0) {
+					if (r == -E2BIG)
+						session_kill(s, "protocol error: oversized frame");
+					else
+						mgr_unwatch(s->m, s->chan); /* EOF: init's exit decides */
+					break;
+				}
+				on_runner_frame(s, s->rd.hdr.type, s->rd.payload.data ? s->rd.payload.data : "",
+						s->rd.payload.len);
+				eng_reader_next(&s->rd);
+				if (s->rd.payload.cap > (1u << 20))
+					cr_buf_free(&s->rd.payload);
+			}
+			if (s->state != S_DEAD)
+				chan_arm(s);
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+void session_on_timer(struct session *s, uint64_t now_ms)
+{
+	uint64_t now_us = now_ms * 1000;
+	if (s->state == S_BUSY) {
+		chan_arm(s); /* resumes reading once a backlogged client has drained */
+		if (now_us >= s->cell_deadline_us) {
+			if (s->cell_phase == 0) {
+				session_signal(s, SIGINT); /* KeyboardInterrupt in the cell */
+				s->cell_phase = 1;
+				s->cell_deadline_us = now_us + MGR_GRACE_MS * 1000ULL;
+			} else if (s->cell_phase == 1) {
+				s->cell_phase = 2; /* it ignored the interrupt: the session dies */
+				snprintf(s->error, sizeof s->error, "killed: the cell ignored its interrupt");
+				session_kill(s, s->error);
+			}
+		}
+		if (s->cell_client && now_us >= s->keepalive_us) {
+			client_send(s->cell_client, ENG_EV_KEEPALIVE, NULL, 0);
+			s->keepalive_us = now_us + MGR_KEEPALIVE_MS * 1000ULL;
+		}
+	} else if (s->state == S_IDLE) {
+		if (now_ms >= s->expires_ms) {
+			s->m->stats.sessions_expired++;
+			session_kill(s, "lifetime reached");
+		} else if (now_ms - s->last_used_ms >= (uint64_t)s->limits.idle_timeout_s * 1000) {
+			s->m->stats.sessions_expired++;
+			session_kill(s, "idle timeout");
+		}
+	} else if (s->state == S_SPAWNING && now_ms >= s->spawn_deadline_ms) {
+		session_fail(s, "the session did not start in time");
+	}
+}
+
+uint64_t session_next_deadline_ms(const struct mgr *m)
+{
+	uint64_t next = UINT64_MAX;
+	for (const struct session *s = m->sessions; s; s = s->next) {
+		uint64_t d = UINT64_MAX;
+		if (s->state == S_BUSY) {
+			d = s->cell_deadline_us / 1000;
+			if (s->keepalive_us / 1000 < d)
+				d = s->keepalive_us / 1000;
+		}
+		if (d < next)
+			next = d;
+	}
+	return next;
+}
+
+void session_fill_info(const struct session *s, struct eng_session_info *out)
+{
+	memset(out, 0, sizeof *out);
+	out->session = s->id;
+	out->state = s->state == S_BUSY ? ENG_S_BUSY : s->state == S_DEAD ? ENG_S_DEAD : ENG_S_IDLE;
+	out->mode = s->mode;
+	/* wall-clock times for clients: convert from our monotonic ms */
+	struct timespec rt;
+	clock_gettime(CLOCK_REALTIME, &rt);
+	uint64_t real_ms = (uint64_t)rt.tv_sec * 1000 + (uint64_t)rt.tv_nsec / 1000000;
+	uint64_t mono_ms = mgr_now_ms();
+	out->created_unix_ms = real_ms - (mono_ms - s->created_ms);
+	out->last_used_unix_ms = real_ms - (mono_ms - s->last_used_ms);
+	out->expires_unix_ms = real_ms + (s->expires_ms > mono_ms ? s->expires_ms - mono_ms : 0);
+	out->cells = s->cells;
+	struct sbx_cg_stats st;
+	memset(&st, 0, sizeof st);
+	if (s->cg.created)
+		sbx_cg_stats(&s->cg, &st);
+	out->cpu_us = st.cpu_usec;
+	out->peak_memory_bytes = st.peak_memory_bytes;
+	out->limits = s->limits;
+	snprintf(out->name, sizeof out->name, "%s", s->name);
+}
+
+/* ---- death ------------------------------------------------------------------------------- */
+
+void session_fail(struct session *s, const char *why)
+{
+	struct mgr *m = s->m;
+	enum sess_state was = s->state;
+	if (was == S_DEAD)
+		return;
+	if (!s->error[0])
+		snprintf(s->error, sizeof s->error, "%s", why);
+	if (was == S_SPAWNING && !s->contained)
+		m->n_spawning--;
+	if (s->waiter) {
+		client_error(s->waiter, EIO, "%s", s->error);
+		s->waiter->op = OP_NONE;
+		s->waiter->sess = NULL;
+		s->waiter = NULL;
+	}
+	if (was == S_BUSY)
+		finish_cell(s, s->cell_phase == 2 ? ENG_F_TIMEOUT : ENG_F_KILLED, false);
+	if (was == S_POOLED)
+		m->n_pool--;
+	if (s->flags & SF_COUNTED) {
+		m->n_live--;
+		m->stats.sessions_destroyed++;
+	}
+	if ((s->flags & SF_POOL) && was == S_SPAWNING)
+		cr_log(CR_LOG_WARN, "engine: a warm session failed: %s", s->error);
+	s->state = S_DEAD;
+	if (s->pidfd >= 0)
+		syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
+	if (s->cg.created)
+		sbx_cg_kill(&s->cg);
+}
+
+void session_kill(struct session *s, const char *why)
+{
+	session_fail(s, why);
+}
+
+void session_create_pending(struct mgr *m)
+{
+	if (!m->zyg_ready)
+		return;
+	for (struct client *c = m->clients; c; c = c->next) {
+		if (!c->pending || c->dead)
+			continue;
+		struct eng_req_create *req = c->pending;
+		struct eng_mount *mounts = c->pending_mounts;
+		c->pending = NULL;
+		c->pending_mounts = NULL;
+		c->op = OP_NONE;
+		session_create(c, req, mounts);
+		free(req);
+		free(mounts);
+	}
+}
+
+void session_client_gone(struct client *c)
+{
+	free(c->pending);
+	free(c->pending_mounts);
+	c->pending = NULL;
+	c->pending_mounts = NULL;
+	struct mgr *m = c->m;
+	for (struct session *s = m->sessions; s; s = s->next) {
+		if (s->cell_client == c) {
+			s->cell_client = NULL;
+			session_interrupt(s); /* nobody listens: stop the cell */
+		}
+		if (s->waiter == c) {
+			s->waiter = NULL;
+			session_kill(s, "its client went away while it started");
+		}
+		if (s->owner == c && s->state != S_DEAD)
+			session_kill(s, "its ephemeral client went away");
+	}
+}
+
+void session_reap_dead(struct mgr *m)
+{
+	struct session **pp = &m->sessions;
+	while (*pp) {
+		struct session *s = *pp;
+		/* keep it until its init has been reaped (no zombie, cgroup empty) */
+		if (s->state != S_DEAD || s->pidfd >= 0) {
+			if (s->state == S_DEAD && s->pidfd >= 0) {
+				siginfo_t si;
+				memset(&si, 0, sizeof si);
+				if (waitid(P_PIDFD, (id_t)s->pidfd, &si, WEXITED | WNOHANG) == 0 &&
+				    si.si_pid != 0) {
+					mgr_unwatch(m, s->pidfd);
+					close(s->pidfd);
+					s->pidfd = -1;
+					continue; /* look at it again */
+				}
+			}
+			pp = &s->next;
+			continue;
+		}
+		*pp = s->next;
+		int fds[] = {s->ctl, s->chan, s->out_r, s->err_r, s->root_fd, s->output_fd};
+		for (size_t i = 0; i < sizeof fds / sizeof *fds; i++) {
+			mgr_unwatch(m, fds[i]);
+			if (fds[i] >= 0)
+				close(fds[i]);
+		}
+		sbx_cg_destroy(&s->cg);
+		give_slot(m, s->slot);
+		eng_reader_free(&s->rd);
+		cr_buf_free(&s->out);
+		free(s);
+	}
+}

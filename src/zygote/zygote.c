@@ -1,0 +1,258 @@
+/* zygote/zygote.c -- corral-zygote: a warm Python interpreter that forks contained sessions.
+ *
+ * Theory of operation.  The engine manager starts this program by exec with an environment it
+ * builds from scratch (it never holds a secret: no key, no token, nothing of the caller's
+ * environment) and the control socket on fd 3.  We embed CPython, load the runner (compiled
+ * into this binary), let it import the preload set (numpy, pandas, matplotlib/Agg, scipy when
+ * present; font cache built in memory), freeze the GC so forks share pages, say READY, and wait.
+ *
+ * For each SPAWN request we clone3() straight into fresh namespaces (and, on cgroup v2, into
+ * the session's cgroup), with CLONE_PARENT so the manager -- not us -- is the parent that
+ * supervises and reaps.  The child runs the sandbox's own checklist (sbx_contain: the same code
+ * as `corral run`), becomes the namespace's init, and forks the session process, which returns
+ * into Python: runner.serve(channel).  No user code ever runs in this process.
+ *
+ * Messages (SOCK_SEQPACKET, fixed layouts, from the manager only): see zygote/zygote_proto.h.
+ */
+#include <Python.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "engine/zygote_proto.h"
+#include "sandbox/cgroup.h"
+#include "sandbox/contain.h"
+
+extern const char corral_runner_py[];
+extern const unsigned int corral_runner_py_len;
+
+#define CTL 3
+#define NS_FLAGS (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | \
+		  CLONE_NEWCGROUP)
+
+static PyObject *runner; /* the corral_runner module */
+static struct sbx_plan *plan;
+
+static void die(const char *what)
+{
+	fprintf(stderr, "corral-zygote: %s\n", what);
+	if (PyErr_Occurred())
+		PyErr_Print();
+	_exit(1);
+}
+
+static void start_python(char *info, size_t infosz)
+{
+	PyConfig cfg;
+	PyConfig_InitIsolatedConfig(&cfg); /* no PYTHON* variables, no user site */
+	cfg.install_signal_handlers = 1;
+	PyStatus st = PyConfig_SetBytesString(&cfg, &cfg.program_name, "/usr/bin/python3");
+	if (PyStatus_Exception(st))
+		die("PyConfig program_name");
+	st = Py_InitializeFromConfig(&cfg);
+	PyConfig_Clear(&cfg);
+	if (PyStatus_Exception(st))
+		die("Py_InitializeFromConfig");
+
+	PyObject *code = Py_CompileString(corral_runner_py, "corral_runner", Py_file_input);
+	if (!code)
+		die("compiling the runner");
+	runner = PyImport_ExecCodeModule("corral_runner", code);
+	Py_DECREF(code);
+	if (!runner)
+		die("loading the runner");
+	PyObject *res = PyObject_CallMethod(runner, "preload", NULL);
+	if (!res)
+		die("runner.preload()");
+	PyObject *s = PyObject_Str(res);
+	snprintf(info, infosz, "%s", s ? PyUnicode_AsUTF8(s) : "");
+	Py_XDECREF(s);
+	Py_DECREF(res);
+	/* Everything imported so far is shared by all sessions: keep the collector off it. */
+	PyObject *gc = PyImport_ImportModule("gc");
+	if (gc) {
+		PyObject *r = PyObject_CallMethod(gc, "freeze", NULL);
+		Py_XDECREF(r);
+		Py_DECREF(gc);
+	}
+	PyErr_Clear();
+}
+
+/* The session process: PID 2 of the sandbox, contained; returns into Python for good. */
+static void __attribute__((noreturn)) session_main(int chan)
+{
+	close(CTL); /* init's channel to the manager is not the session's business */
+	PyOS_AfterFork_Child();
+	PyObject *r = PyObject_CallMethod(runner, "serve", "i", chan);
+	if (!r)
+		PyErr_Print();
+	Py_XDECREF(r);
+	fflush(stdout);
+	fflush(stderr);
+	_exit(r ? 0 : 1);
+}
+
+/* The child of clone3: init of the new namespaces. */
+static void __attribute__((noreturn)) child_main(const struct zyg_spawn *req, int fds[ZYG_NFDS])
+{
+	if (dup2(fds[ZYG_FD_OUT], 1) < 0 || dup2(fds[ZYG_FD_ERR], 2) < 0 ||
+	    dup2(fds[ZYG_FD_CTL], CTL) < 0 || dup2(fds[ZYG_FD_CHAN], CTL + 1) < 0)
+		sbx_child_fail(fds[ZYG_FD_CTL], "fds", errno, "dup2");
+	const char *what = "";
+	int r = req->cg.created ? sbx_cg_attach_self(&req->cg, &what) : 0;
+	if (r < 0)
+		sbx_child_fail(CTL, "cgroup-attach", -r, what);
+	sbx_contain(plan, CTL); /* closes everything but 0-2, CTL and the channel */
+	pid_t pid = sbx_init_fork(plan, CTL);
+	if (pid == 0)
+		session_main(CTL + 1);
+	sbx_init_loop(CTL, pid);
+}
+
+static int recv_request(struct zyg_spawn *req, int fds[ZYG_NFDS], int *nfds)
+{
+	struct iovec iov = {.iov_base = req, .iov_len = sizeof *req};
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * ZYG_NFDS)];
+		struct cmsghdr align;
+	} u;
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			    .msg_controllen = sizeof u.buf};
+	ssize_t n;
+	do {
+		n = recvmsg(CTL, &mh, MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return -1; /* manager gone */
+	*nfds = 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		for (int i = 0; i < k; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+			if (*nfds < ZYG_NFDS)
+				fds[(*nfds)++] = fd;
+			else
+				close(fd);
+		}
+	}
+	if (n != (ssize_t)sizeof *req || req->magic != ZYG_MAGIC)
+		return 0; /* malformed: ignore (the manager will time out) */
+	return 1;
+}
+
+static void reply(const struct zyg_spawned *rep, int pidfd)
+{
+	struct iovec iov = {.iov_base = (void *)rep, .iov_len = sizeof *rep};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	memset(&u, 0, sizeof u);
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	if (pidfd >= 0) {
+		mh.msg_control = u.buf;
+		mh.msg_controllen = sizeof u.buf;
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &pidfd, sizeof pidfd);
+	}
+	(void)!sendmsg(CTL, &mh, MSG_NOSIGNAL);
+}
+
+static void spawn(const struct zyg_spawn *req, int fds[ZYG_NFDS])
+{
+	struct zyg_spawned rep = {.magic = ZYG_MAGIC, .session = req->session};
+	ssize_t n = pread(fds[ZYG_FD_PLAN], plan, sizeof *plan, 0);
+	if (n != (ssize_t)sizeof *plan || plan->magic != SBX_PLAN_MAGIC) {
+		rep.errnum = EINVAL;
+		reply(&rep, -1);
+		return;
+	}
+	int cgfd = fds[ZYG_FD_CGROUP];
+	int pidfd = -1;
+	struct clone_args args = {
+		.flags = NS_FLAGS | (plan->userns ? CLONE_NEWUSER : 0) | CLONE_PARENT | CLONE_PIDFD |
+			 (cgfd >= 0 ? CLONE_INTO_CGROUP : 0),
+		.pidfd = (uint64_t)(uintptr_t)&pidfd,
+		.exit_signal = 0, /* CLONE_PARENT: the kernel uses our own exit signal (SIGCHLD) */
+		.cgroup = cgfd >= 0 ? (uint64_t)cgfd : 0,
+	};
+	long pid = syscall(SYS_clone3, &args, sizeof args);
+	if (pid == 0)
+		child_main(req, fds);
+	if (pid < 0) {
+		rep.errnum = errno;
+	} else {
+		rep.pid = (int32_t)pid;
+		rep.born_in_cgroup = cgfd >= 0;
+	}
+	reply(&rep, pidfd);
+	if (pidfd >= 0)
+		close(pidfd);
+}
+
+int main(void)
+{
+	/* We are started with only what the manager chose; refuse to run if fd 3 is wrong. */
+	int type;
+	socklen_t tl = sizeof type;
+	if (getsockopt(CTL, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_SEQPACKET) {
+		fprintf(stderr, "corral-zygote: started by corral's engine only (fd 3 must be its "
+				"control socket)\n");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	plan = malloc(sizeof *plan);
+	if (!plan)
+		die("out of memory");
+	char info[1024];
+	start_python(info, sizeof info);
+
+	struct zyg_ready ready = {.magic = ZYG_MAGIC, .pid = getpid()};
+	snprintf(ready.python, sizeof ready.python, "%s", Py_GetVersion());
+	char *sp = strchr(ready.python, ' ');
+	if (sp)
+		*sp = '\0';
+	snprintf(ready.preload, sizeof ready.preload, "%s", info);
+	if (send(CTL, &ready, sizeof ready, MSG_NOSIGNAL) < 0)
+		return 1;
+
+	for (;;) {
+		struct zyg_spawn req;
+		int fds[ZYG_NFDS], nfds = 0;
+		for (int i = 0; i < ZYG_NFDS; i++)
+			fds[i] = -1;
+		int r = recv_request(&req, fds, &nfds);
+		if (r < 0)
+			break;
+		if (r > 0 && nfds >= ZYG_NFDS - 1) {
+			if (nfds == ZYG_NFDS - 1)
+				fds[ZYG_FD_CGROUP] = -1; /* no v2 cgroup fd was sent */
+			spawn(&req, fds);
+		} else {
+			struct zyg_spawned rep = {.magic = ZYG_MAGIC, .session = req.session,
+						  .errnum = EINVAL};
+			reply(&rep, -1);
+		}
+		for (int i = 0; i < ZYG_NFDS; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+	}
+	return 0;
+}
