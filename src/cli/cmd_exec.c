@@ -363,6 +363,15 @@ int cmd_exec(int argc, char **argv)
 					      "duration_ms", (double)fin.duration_us / 1000, "cpu_ms",
 					      (double)fin.cpu_us / 1000, "peak_memory_bytes",
 					      (json_int_t)fin.peak_memory_bytes);
+			json_t *hits = json_array();
+			if (fin.limits_hit & ENG_HIT_MEMORY)
+				json_array_append_new(hits, json_string("memory"));
+			if (fin.limits_hit & ENG_HIT_PIDS)
+				json_array_append_new(hits, json_string("pids"));
+			if (fin.limits_hit & ENG_HIT_OUTPUT)
+				json_array_append_new(hits, json_string("output"));
+			json_object_set_new(f, "limits_hit", hits);
+			json_object_set_new(f, "output_dropped_bytes", json_integer((json_int_t)fin.dropped_bytes));
 			if (fin.status == ENG_F_KILLED) {
 				json_object_set_new(f, "exit_code", fin.exit_code >= 0 ? json_integer(fin.exit_code) : json_null());
 				json_object_set_new(f, "signal", fin.signal ? json_integer(fin.signal) : json_null());

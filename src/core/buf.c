@@ -44,6 +44,7 @@ static int reserve(struct cr_buf *b, size_t need)
 		return -ENOMEM;
 	b->data = p;
 	b->cap = ncap;
+	b->data[b->len] = '\0'; /* the buffer is a valid C string from its first allocation on */
 	return 0;
 }
 

@@ -72,16 +72,33 @@ int send_json(struct session *s, uint32_t type, json_t *j)
 
 /* ---- cells ------------------------------------------------------------------------------- */
 
-static void cg_counters(const struct session *s, uint64_t *cpu, uint64_t *oom, uint64_t *peak)
+static struct sbx_cg_stats cg_counters(const struct session *s)
 {
 	struct sbx_cg_stats st;
 	memset(&st, 0, sizeof st);
 	if (s->cg.created)
 		sbx_cg_stats(&s->cg, &st);
-	*cpu = st.cpu_usec;
-	*oom = st.oom_kills;
-	if (peak)
-		*peak = st.peak_memory_bytes;
+	return st;
+}
+
+/* Forwards cell output to the client within the session's per-cell cap; counts the rest. */
+static void forward_output(struct session *s, uint32_t ev, const char *p, size_t len)
+{
+	struct client *c = s->cell_client && !s->cell_client->dead ? s->cell_client : NULL;
+	uint64_t room = s->limits.output_bytes > s->cell_output ? s->limits.output_bytes - s->cell_output : 0;
+	size_t keep = len < room ? len : (size_t)room;
+	if (keep && c)
+		client_send(c, ev, p, keep);
+	s->cell_output += keep;
+	if (keep < len || !c) {
+		s->fin.dropped_bytes += len - (c ? keep : 0);
+		if (keep < len)
+			s->fin.limits_hit |= ENG_HIT_OUTPUT;
+	}
+	if (ev == ENG_EV_STDOUT)
+		s->fin.stdout_bytes += len;
+	else
+		s->fin.stderr_bytes += len;
 }
 
 static void begin_cell(struct client *c, struct session *s, uint32_t timeout_ms, bool ctx)
@@ -98,7 +115,12 @@ static void begin_cell(struct client *c, struct session *s, uint32_t timeout_ms,
 	uint32_t t = timeout_ms ? timeout_ms : s->limits.cell_timeout_ms;
 	s->cell_deadline_us = s->cell_t0_us + (uint64_t)t * 1000;
 	s->keepalive_us = s->cell_t0_us + MGR_KEEPALIVE_MS * 1000ULL;
-	cg_counters(s, &s->cell_cpu0, &s->cell_oom0, NULL);
+	struct sbx_cg_stats st = cg_counters(s);
+	s->cell_cpu0 = st.cpu_usec;
+	s->cell_oom0 = st.oom_kills;
+	s->cell_pids0 = st.pids_max_hits;
+	s->cell_memhits0 = st.memory_max_hits;
+	s->cell_output = 0;
 	s->last_used_ms = mgr_now_ms();
 }
 
@@ -182,15 +204,10 @@ void drain_pipe(struct session *s, int fd, uint32_t ev)
 		ssize_t n = read(fd, buf, sizeof buf);
 		if (n <= 0)
 			return;
-		if (s->cell_client && !s->cell_client->dead) {
-			client_send(s->cell_client, ev, buf, (size_t)n);
-			if (ev == ENG_EV_STDOUT)
-				s->fin.stdout_bytes += (uint64_t)n;
-			else
-				s->fin.stderr_bytes += (uint64_t)n;
-		} else {
-			s->fin.dropped_bytes += (uint64_t)n;
-		}
+		if (s->state == S_BUSY)
+			forward_output(s, ev, buf, (size_t)n);
+		else
+			s->fin.dropped_bytes += (uint64_t)n; /* between cells: nobody to tell */
 	}
 }
 
@@ -201,10 +218,15 @@ void finish_cell(struct session *s, uint32_t status, bool alive)
 		return;
 	drain_pipe(s, s->out_r, ENG_EV_STDOUT);
 	drain_pipe(s, s->err_r, ENG_EV_STDERR);
-	uint64_t cpu, oom, peak;
-	cg_counters(s, &cpu, &oom, &peak);
-	if (oom > s->cell_oom0 && status != ENG_F_OK)
-		status = ENG_F_MEMORY_LIMIT;
+	struct sbx_cg_stats st = cg_counters(s);
+	uint64_t cpu = st.cpu_usec, peak = st.peak_memory_bytes;
+	if (st.oom_kills > s->cell_oom0) {
+		s->fin.limits_hit |= ENG_HIT_MEMORY;
+		if (status != ENG_F_OK)
+			status = ENG_F_MEMORY_LIMIT;
+	}
+	if (st.pids_max_hits > s->cell_pids0)
+		s->fin.limits_hit |= ENG_HIT_PIDS;
 	struct eng_final *f = &s->fin;
 	f->status = status;
 	f->session_alive = alive;
@@ -245,14 +267,8 @@ void on_runner_frame(struct session *s, uint32_t type, const char *p, size_t len
 		return;
 	case RUN_STDOUT:
 	case RUN_STDERR:
-		if (c)
-			client_send(c, type == RUN_STDOUT ? ENG_EV_STDOUT : ENG_EV_STDERR, p, len);
-		else
-			s->fin.dropped_bytes += len;
-		if (type == RUN_STDOUT)
-			s->fin.stdout_bytes += len;
-		else
-			s->fin.stderr_bytes += len;
+		if (s->state == S_BUSY)
+			forward_output(s, type == RUN_STDOUT ? ENG_EV_STDOUT : ENG_EV_STDERR, p, len);
 		return;
 	case RUN_EVENT:
 		if (c)

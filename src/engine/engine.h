@@ -45,6 +45,7 @@ struct eng_config {
 	bool exit_when_idle;      /* daemon mode: exit after idle_exit_s with no session left */
 	unsigned idle_exit_s;
 	const char *const *extra_env; /* added to every session's environment (K=V) */
+	int watch_pidfd;          /* >= 0: when this process exits (e.g. the HTTP front), stop */
 };
 void eng_config_init(struct eng_config *cfg);
 

@@ -25,7 +25,8 @@
 #define LIST_MAX 10000
 #define REMOVE_DEPTH 32
 
-static const char *const ROOTS[] = {"tmp", "data", "output", "home", NULL};
+/* The session's own writable trees (each a tmpfs or a --data mount), as seen inside. */
+static const char *const ROOTS[] = {"home/user", "tmp", "data", "output", NULL};
 
 /* Splits "/tmp/a/b.csv" into an O_PATH fd on the session's /tmp and "a/b.csv" (or "" for the
  * root itself).  Returns the fd or -errno with a message in err. */
@@ -36,17 +37,22 @@ static int open_root(struct session *s, const char *path, const char **rest, str
 	if (path[0] != '/')
 		return cr_failx(err, EINVAL, "path '%s' must be absolute", path);
 	const char *p = path + 1;
-	const char *slash = strchr(p, '/');
-	size_t n = slash ? (size_t)(slash - p) : strlen(p);
 	int which = -1;
-	for (int i = 0; ROOTS[i]; i++)
-		if (strlen(ROOTS[i]) == n && !strncmp(p, ROOTS[i], n))
+	size_t n = 0;
+	for (int i = 0; ROOTS[i]; i++) {
+		n = strlen(ROOTS[i]);
+		if (!strncmp(p, ROOTS[i], n) && (p[n] == '\0' || p[n] == '/')) {
 			which = i;
+			break;
+		}
+	}
 	if (which < 0)
-		return cr_failx(err, EACCES, "path '%s' is outside /tmp, /data, /output and /home", path);
-	*rest = slash ? slash + 1 : "";
-	if (**rest == '/')
+		return cr_failx(err, EACCES, "path '%s' is outside /home/user, /tmp, /data and /output",
+				path);
+	*rest = p[n] == '/' ? p + n + 1 : "";
+	if (**rest == '/' || (p[n] == '/' && !**rest))
 		return cr_failx(err, EINVAL, "path '%s' has an empty component", path);
+	/* our own directories and mount points: fixed before the session ran any code */
 	int fd = openat(s->root_fd, ROOTS[which], O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return cr_fail(err, errno, "%s", path);
@@ -270,7 +276,9 @@ void files_list(struct client *c, struct session *s, const struct eng_req_file *
 		for (int i = 0; ROOTS[i]; i++) {
 			struct stat st;
 			if (s->root_fd >= 0 && fstatat(s->root_fd, ROOTS[i], &st, AT_SYMLINK_NOFOLLOW) == 0) {
-				send_entry(c, 2, 0, st.st_mtime, ROOTS[i], strlen(ROOTS[i]));
+				char name[32];
+				int l = snprintf(name, sizeof name, "/%s", ROOTS[i]);
+				send_entry(c, 2, 0, st.st_mtime, name, (size_t)l);
 				n++;
 			}
 		}

@@ -34,6 +34,8 @@ const struct eng_limits eng_limits_default = {
 	.idle_timeout_s = 600,
 	.lifetime_s = 3600,
 	.tmp_bytes = 256ULL << 20,
+	.output_bytes = 4ULL << 20,
+	.file_size_bytes = 256ULL << 20,
 };
 
 void eng_config_init(struct eng_config *cfg)
@@ -46,6 +48,7 @@ void eng_config_init(struct eng_config *cfg)
 	cfg->trusted_uid = geteuid();
 	cfg->untrusted_pid = -1;
 	cfg->idle_exit_s = 900;
+	cfg->watch_pidfd = -1;
 }
 
 uint64_t mgr_now_us(void)
@@ -197,6 +200,32 @@ static bool str_ok(const char *s, size_t n)
 	return memchr(s, '\0', n) != NULL;
 }
 
+/* "K=V\0K=V\0\0" with valid names, inside n bytes */
+static bool env_block_ok(const char *b, size_t n)
+{
+	size_t i = 0;
+	while (i < n && b[i]) {
+		size_t start = i;
+		bool name = true, eq = false;
+		for (; i < n && b[i]; i++) {
+			char ch = b[i];
+			if (name && ch == '=') {
+				if (i == start)
+					return false;
+				name = false;
+				eq = true;
+			} else if (name && !(ch == '_' || (ch >= 'A' && ch <= 'Z') ||
+					     (ch >= 'a' && ch <= 'z') || (i > start && ch >= '0' && ch <= '9'))) {
+				return false;
+			}
+		}
+		if (i >= n || !eq)
+			return false;
+		i++;
+	}
+	return i < n;
+}
+
 static struct session *need_session(struct client *c, uint64_t id)
 {
 	struct session *s = session_find(c->m, id);
@@ -240,6 +269,10 @@ static void handle_request(struct client *c, uint32_t t, const char *p, size_t l
 		if (req.n_mounts > SBX_MAX_MOUNTS ||
 		    len != sizeof req + req.n_mounts * sizeof(struct eng_mount)) {
 			client_error(c, EINVAL, "malformed mount list");
+			return;
+		}
+		if (!env_block_ok(req.env, sizeof req.env)) {
+			client_error(c, EINVAL, "malformed environment block");
 			return;
 		}
 		if ((req.n_mounts || req.want_output) && !c->trusted) {
@@ -511,6 +544,8 @@ static int setup(struct mgr *m, const struct eng_config *cfg, int listen_fd, str
 	if (m->sigfd < 0)
 		return cr_fail(err, errno, "signalfd");
 	mgr_watch(m, m->sigfd, TAG_SIGNAL, m, EPOLLIN);
+	if (cfg->watch_pidfd >= 0)
+		mgr_watch(m, cfg->watch_pidfd, TAG_SIGNAL, m, EPOLLIN);
 	if (listen_fd >= 0) {
 		fcntl(listen_fd, F_SETFL, O_NONBLOCK);
 		mgr_watch(m, listen_fd, TAG_LISTEN, m, EPOLLIN);
@@ -553,8 +588,11 @@ int eng_manager_run(const struct eng_config *cfg, int listen_fd, struct cr_err *
 				accept_clients(m);
 				break;
 			case TAG_SIGNAL: {
+				/* a signal, or the watched process (e.g. the HTTP front) exited */
 				struct signalfd_siginfo si;
 				while (read(m->sigfd, &si, sizeof si) == sizeof si)
+					m->stopping = true;
+				if (evs[i].events & EPOLLIN)
 					m->stopping = true;
 				break;
 			}

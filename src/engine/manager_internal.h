@@ -62,6 +62,7 @@ struct session {
 	uint32_t flags;
 	struct eng_limits limits;
 	char allow_imports[512];
+	char env[4096];          /* the client's extra environment block */
 	uint32_t uid, slot;
 	struct client *owner;    /* EPHEMERAL sessions die with this connection */
 	struct client *waiter;   /* OP_CREATE waiting for the spawn */
@@ -80,7 +81,8 @@ struct session {
 	uint64_t cells;
 	uint64_t cell_t0_us, cell_deadline_us, keepalive_us;
 	int cell_phase;                /* 0 running, 1 interrupted (SIGINT sent), 2 killed */
-	uint64_t cell_cpu0, cell_oom0;
+	uint64_t cell_cpu0, cell_oom0, cell_pids0, cell_memhits0;
+	uint64_t cell_output;          /* stdout+stderr bytes forwarded this cell */
 	struct eng_final fin;
 	bool cell_is_ctx;
 	/* lifetime */

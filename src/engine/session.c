@@ -82,6 +82,7 @@ struct sbx_limits to_sbx(const struct eng_limits *l)
 	s.cpus = l->cpus_milli / 1000.0;
 	s.timeout_ms = 0; /* per cell, by us */
 	s.tmp_bytes = l->tmp_bytes;
+	s.file_size_bytes = l->file_size_bytes;
 	return s;
 }
 
@@ -103,6 +104,10 @@ static void fill_limits(struct eng_limits *l, const struct eng_limits *dflt)
 		l->max_cells = dflt->max_cells;
 	if (!l->cpus_milli)
 		l->cpus_milli = dflt->cpus_milli;
+	if (!l->output_bytes)
+		l->output_bytes = dflt->output_bytes;
+	if (!l->file_size_bytes)
+		l->file_size_bytes = dflt->file_size_bytes;
 }
 
 struct session *session_new(struct mgr *m)
@@ -149,6 +154,12 @@ static int send_start(struct session *s)
 		snprintf(key, sizeof key, "%.*s", (int)(eq - *e), *e);
 		json_object_set_new(env, key, json_string(eq + 1));
 	}
+	for (const char *e = s->env; *e; e += strlen(e) + 1) {
+		const char *eq = strchr(e, '=');
+		char key[256];
+		snprintf(key, sizeof key, "%.*s", (int)(eq - e), e);
+		json_object_set_new(env, key, json_string(eq + 1));
+	}
 	json_t *allow = json_null();
 	if (s->allow_imports[0]) {
 		allow = json_array();
@@ -181,6 +192,7 @@ static void activate(struct session *s, struct client *c, const struct eng_req_c
 	s->flags = (req->flags & ENG_CREATE_EPHEMERAL) | SF_COUNTED;
 	snprintf(s->name, sizeof s->name, "%s", req->name);
 	snprintf(s->allow_imports, sizeof s->allow_imports, "%s", req->allow_imports);
+	memcpy(s->env, req->env, sizeof s->env);
 	if (req->flags & ENG_CREATE_EPHEMERAL)
 		s->owner = c;
 	s->created_ms = s->last_used_ms = mgr_now_ms();
@@ -215,7 +227,8 @@ void session_create(struct client *c, const struct eng_req_create *req,
 	}
 
 	/* Warm path: a contained session from the pool, when nothing host-specific is asked. */
-	if (!req->n_mounts && !req->want_output && lim.tmp_bytes == m->cfg->limits.tmp_bytes) {
+	if (!req->n_mounts && !req->want_output && lim.tmp_bytes == m->cfg->limits.tmp_bytes &&
+	    lim.file_size_bytes == m->cfg->limits.file_size_bytes) {
 		for (struct session *s = m->sessions; s; s = s->next) {
 			if (s->state != S_POOLED)
 				continue;

@@ -96,6 +96,8 @@ struct eng_limits {
 	uint32_t idle_timeout_s;  /* 0 = default */
 	uint32_t lifetime_s;      /* 0 = default */
 	uint64_t tmp_bytes;       /* 0 = default */
+	uint64_t output_bytes;    /* stdout+stderr forwarded per cell; the rest dropped; 0 = default */
+	uint64_t file_size_bytes; /* RLIMIT_FSIZE; 0 = default */
 };
 
 struct eng_req_create {
@@ -106,6 +108,8 @@ struct eng_req_create {
 	char allow_imports[512];       /* "" = no allowlist; else comma-separated top-level names */
 	uint32_t n_mounts;             /* trusted clients only; each: struct eng_mount */
 	uint32_t want_output;          /* give the session an /output */
+	/* extra environment for the session: "K=V\0K=V\0\0" (names [A-Za-z_][A-Za-z0-9_]*) */
+	char env[4096];
 };
 struct eng_mount {
 	char host[ENG_PATH_MAX];
@@ -186,11 +190,16 @@ struct eng_session_info {
 enum eng_final_status {
 	ENG_F_OK = 0, ENG_F_ERROR, ENG_F_TIMEOUT, ENG_F_MEMORY_LIMIT, ENG_F_KILLED,
 };
+#define ENG_HIT_MEMORY 0x1 /* the memory limit was reached during the cell */
+#define ENG_HIT_PIDS 0x2   /* the pids limit was reached (a fork failed) */
+#define ENG_HIT_OUTPUT 0x4 /* output past the cap was dropped */
 struct eng_final {
 	uint32_t status;        /* enum eng_final_status */
 	uint32_t session_alive; /* 0: the session is dead after this cell */
 	int32_t exit_code;      /* KILLED: how the cell's process ended (-1 none) */
 	int32_t signal;
+	uint32_t limits_hit;    /* ENG_HIT_* */
+	uint32_t reserved;
 	uint64_t duration_us, cpu_us, peak_memory_bytes;
 	uint64_t cell;          /* 1-based cell number in the session */
 	uint64_t stdout_bytes, stderr_bytes, dropped_bytes;

@@ -196,9 +196,6 @@ pid_t sbx_init_fork(const struct sbx_plan *p, int ctl)
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		for (int s = 1; s < NSIG; s++)
-			if (s != SIGKILL && s != SIGSTOP)
-				signal(s, SIG_DFL);
 		return 0;
 	}
 	setpgid(pid, pid); /* both sides, so a signal sent right away cannot miss */
@@ -254,6 +251,11 @@ void sbx_exec_payload(const struct sbx_plan *p, int ctl)
 	for (uint32_t i = 0; i < p->envc; i++)
 		envp[i] = (char *)p->strings + p->envp_off[i];
 	envp[p->envc] = NULL;
+	/* Ignored signals survive exec (corral ignores SIGPIPE): give the program the defaults.
+	 * Only here -- a warm interpreter that does not exec keeps its own dispositions. */
+	for (int s = 1; s < NSIG; s++)
+		if (s != SIGKILL && s != SIGSTOP)
+			signal(s, SIG_DFL);
 	exec_search(argv[0], argv, envp);
 	sbx_child_fail(ctl, "execve", errno, argv[0]);
 }

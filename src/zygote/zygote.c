@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -93,6 +94,9 @@ static void start_python(char *info, size_t infosz)
 static void __attribute__((noreturn)) session_main(int chan)
 {
 	close(CTL); /* init's channel to the manager is not the session's business */
+	/* The uid change made us non-dumpable, which also hands /proc/self files to root; an exec'd
+	 * program would be dumpable again, and so is the session (init stays non-dumpable). */
+	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 	PyOS_AfterFork_Child();
 	PyObject *r = PyObject_CallMethod(runner, "serve", "i", chan);
 	if (!r)

@@ -57,6 +57,7 @@ def main():
     name = os.path.splitext(os.path.basename(path))[0]
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod  # so unittest finds setUpModule/tearDownModule
     try:
         spec.loader.exec_module(mod)
     except Exception as e:  # an import error is a failure, never a silent pass

@@ -1,0 +1,838 @@
+"""corral_runner -- the Python runner inside every session (docs/design/runner-protocol.md).
+
+The zygote compiles this single file into an embedded interpreter (module `corral_runner`):
+
+    info = corral_runner.preload()     # once, before any sandbox: warm imports, fonts, renderers
+    corral_runner.serve(chan_fd)       # in each session (a contained fork): returns at EOF or on
+                                       # a protocol violation (after a line on fd 2)
+
+Public: preload, serve, PROTOCOL_VERSION. Everything else is private. No sibling imports.
+Rules kept here: exactly one process writes frames (processes forked by user code get the
+channel closed by an at-fork hook); every frame, event and table is bounded; SIGINT raises
+KeyboardInterrupt only while a cell runs, and never in the middle of a frame.
+"""
+import ast
+import base64
+import datetime
+import gc
+import importlib
+import io
+import json
+import linecache
+import math
+import mmap
+import os
+import re
+import signal
+import struct
+import sys
+import threading
+import time
+import traceback
+import types
+
+__all__ = ["PROTOCOL_VERSION", "preload", "serve"]
+
+PROTOCOL_VERSION = 1
+
+_START, _EXEC, _CTX_CREATE, _CTX_DELETE, _PING = 0x01, 0x02, 0x03, 0x04, 0x05
+_HELLO, _STDOUT, _STDERR, _EVENT, _DONE, _PONG = 0x81, 0x82, 0x83, 0x84, 0x85, 0x86
+_MAX_IN = 4 << 20            # host -> runner payload
+_MAX_OUT = 16 << 20          # runner -> host payload
+_MAX_CODE = 1 << 20
+_CHUNK = 64 << 10            # STDOUT/STDERR frame payload
+_HOLD = 1 << 20              # output held between cells, per stream
+_LINES_MAX = 8 << 20         # cell sources kept in linecache
+_MAX_COLS = 100              # columns in text/html and the table form
+_MAX_CONTEXTS = 64
+_CTX_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")
+_PRELOAD = ("numpy", "pandas", "matplotlib", "matplotlib.pyplot", "scipy", "scipy.stats")
+_HDR = struct.Struct("<II")
+_DONE_FMT = struct.Struct("<IiiI")
+_SHARED = struct.Struct("<II")  # stateless: (1 + status | 0 = not recorded, next figure number)
+_NUL = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
+_SELF = (lambda: 0).__code__.co_filename   # frames of this file are cut from tracebacks
+_LOCK = threading.RLock()    # one frame at a time on the channel
+_PRELOADED = []
+
+
+class _State:
+    fd = -1              # channel; -1 once closed (user-forked children) or before serve()
+    dead = False         # a write failed: the host is gone
+    live = False         # inside a request that may carry cell output
+    armed = False        # SIGINT raises KeyboardInterrupt
+    critical = False     # the main thread is writing a frame: defer the interrupt
+    pending = False
+    own_fork = False     # set around the stateless fork so the at-fork hook keeps the channel
+    user_child = False   # this process was forked by user code
+    hooked = False
+    main = None
+    out = err = None
+    mode = "stateful"
+    max_rows, max_table_rows, max_bytes, allow = 50, 200, 8 << 20, None
+    svg = False
+    fig_seq = 0
+    ncell = 0
+    contexts = None
+    shared = None
+    lines = None
+    lines_total = 0
+
+
+_S = _State()
+
+
+class _ProtocolError(Exception):
+    pass
+
+
+# ---------------------------------------------------------------------------------- frames
+
+def _send(ftype, payload):
+    """Writes one frame. Callers hold _LOCK. A failed write marks the channel dead."""
+    if _S.fd < 0 or _S.dead:
+        return
+    main = threading.get_ident() == _S.main
+    if main:
+        _S.critical = True
+    try:
+        mv = memoryview(_HDR.pack(ftype, len(payload)) + payload)
+        while mv:
+            mv = mv[os.write(_S.fd, mv):]
+    except OSError:
+        _S.dead = True
+    finally:
+        if main:
+            _S.critical = False
+    if main and _S.pending:
+        _S.pending = False
+        if _S.armed:
+            raise KeyboardInterrupt
+
+
+def _read_exact(n, eof_ok):
+    buf = bytearray()
+    while len(buf) < n:
+        try:
+            chunk = os.read(_S.fd, n - len(buf))
+        except OSError:
+            chunk = b""
+        if not chunk:
+            if eof_ok and not buf:
+                return None
+            raise _ProtocolError("channel closed inside a frame")
+        buf += chunk
+    return bytes(buf)
+
+
+def _read_frame():
+    hdr = _read_exact(8, True)
+    if hdr is None:
+        return None
+    ftype, n = _HDR.unpack(hdr)
+    if ftype not in (_START, _EXEC, _CTX_CREATE, _CTX_DELETE, _PING):
+        raise _ProtocolError("unknown frame type 0x%x" % ftype)
+    if n > _MAX_IN:
+        raise _ProtocolError("frame of %d bytes over the %d-byte limit" % (n, _MAX_IN))
+    return ftype, _read_exact(n, False) if n else b""
+
+
+def _dumps(obj):
+    """Compact JSON as valid UTF-8 that jansson accepts: no NaN, no lone surrogates, no NUL."""
+    data = json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":"),
+                      default=str).encode("utf-8", "replace")
+    return _NUL.sub(rb"\1\\ufffd", data) if b"\\u0000" in data else data
+
+
+def _cut(s, n):
+    return s if len(s) <= n else s[:n] + "... [%d more characters]" % (len(s) - n)
+
+
+def _emit(ev, internal=False):
+    """Sends one EVENT (cell events only while a cell's request is live), within max_bytes."""
+    if not (internal or _S.live):
+        return
+    data = _dumps(ev)
+    if len(data) > _S.max_bytes:
+        keep = max(64, _S.max_bytes // 32)
+        if ev["type"] == "error":
+            tb = ev["traceback"]
+            ev = dict(ev, value=_cut(ev["value"], keep),
+                      traceback=tb if len(tb) <= keep else "[%d characters cut]..." % (
+                          len(tb) - keep) + tb[-keep:])
+        else:
+            d = ev["data"]
+            note = "[corral: %s output of %d bytes dropped, over the %d-byte limit (%s)]" % (
+                ev["type"], len(data), _S.max_bytes, ", ".join(sorted(d)))
+            ev = dict(ev, data={"text/plain": _cut(d.get("text/plain", ""), keep) + "\n" + note})
+        data = _dumps(ev)
+    with _LOCK:
+        _S.out._flush_locked()
+        _S.err._flush_locked()
+        _send(_EVENT, data)
+
+
+def _done(status, code=-1, sig=0):
+    with _LOCK:
+        _S.out._flush_locked()
+        _S.err._flush_locked()
+        _S.live = False
+        _send(_DONE, _DONE_FMT.pack(status, code, sig, 0))
+
+
+# ----------------------------------------------------------------------------------- output
+
+class _Out(io.TextIOBase):
+    """sys.stdout/sys.stderr: line-buffered into STDOUT/STDERR frames; `.buffer` takes bytes."""
+    encoding = "utf-8"
+    errors = "surrogateescape"
+    line_buffering = True
+    newlines = None
+
+    def __init__(self, ftype, fd, name):
+        self._type, self._fd, self.name = ftype, fd, name
+        self._buf = bytearray()
+        self.dropped = 0
+        self.buffer = _OutBuffer(self)
+
+    def write(self, s):
+        if not isinstance(s, str):
+            raise TypeError("write() argument must be str, not %s" % type(s).__name__)
+        try:
+            b = s.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            b = s.encode("utf-8", "backslashreplace")
+        self._put(b)
+        return len(s)
+
+    def _put(self, b):
+        if not b:
+            return
+        with _LOCK:
+            if not _S.live:   # between cells (a user thread): hold it for the next cell
+                room = max(0, _HOLD - len(self._buf))
+                self.dropped += max(0, len(b) - room)
+                self._buf += b[:room]
+                return
+            other = _S.err if self is _S.out else _S.out
+            if other._buf:    # keeps the order between stdout and stderr
+                other._flush_locked()
+            self._buf += b
+            if len(self._buf) >= _CHUNK or b"\n" in b:
+                self._flush_locked()
+
+    def _flush_locked(self):
+        if not self._buf or not _S.live:
+            return
+        data, self._buf = bytes(self._buf), bytearray()
+        for i in range(0, len(data), _CHUNK):
+            _send(self._type, data[i:i + _CHUNK])
+
+    def flush(self):
+        with _LOCK:
+            self._flush_locked()
+
+    def close(self):      # the session keeps its streams
+        self.flush()
+
+    def fileno(self):
+        return self._fd
+
+    def isatty(self):
+        return False
+
+    def writable(self):
+        return True
+
+    def reconfigure(self, **kw):
+        pass
+
+
+class _OutBuffer(io.BufferedIOBase):
+    def __init__(self, text):
+        self._text = text
+        self.name = text.name
+
+    def write(self, b):
+        data = bytes(b)
+        self._text._put(data)
+        return len(data)
+
+    def flush(self):
+        self._text.flush()
+
+    def close(self):
+        self._text.flush()
+
+    def fileno(self):
+        return self._text._fd
+
+    def isatty(self):
+        return False
+
+    def writable(self):
+        return True
+
+
+def _fd_stream(fd):
+    raw = io.FileIO(fd, "w", closefd=False)
+    return io.TextIOWrapper(raw, encoding="utf-8", errors="backslashreplace",
+                            line_buffering=True, write_through=True)
+
+
+def _after_fork():
+    """A fork by user code (os.fork, multiprocessing): this process never writes frames."""
+    if _S.own_fork or _S.out is None:
+        return
+    if _S.fd >= 0:
+        try:
+            os.close(_S.fd)
+        except OSError:
+            pass
+    _S.fd, _S.user_child = -1, True
+    sys.stdout, sys.stderr = _fd_stream(1), _fd_stream(2)
+
+
+def _on_sigint(signum, frame):
+    if _S.armed:
+        if _S.critical:
+            _S.pending = True
+        else:
+            raise KeyboardInterrupt
+
+
+# ---------------------------------------------------------------------------------- display
+
+def _json_cell(v):
+    if v is None or isinstance(v, (bool, str)):
+        return v
+    if isinstance(v, int):
+        return v if -(1 << 63) <= v < (1 << 63) else str(v)
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    pd = sys.modules.get("pandas")
+    if pd is not None and (v is pd.NaT or v is pd.NA):
+        return None
+    if isinstance(v, (datetime.date, datetime.time)):
+        return v.isoformat()
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(v, np.generic):
+        if isinstance(v, (np.datetime64, np.timedelta64)):
+            return None if np.isnat(v) else str(v)
+        return _json_cell(v.item())
+    return str(v)
+
+
+def _table(df):
+    pd = sys.modules["pandas"]
+    nrows, ncols = df.shape
+    head = df.iloc[:_S.max_table_rows, :_MAX_COLS]
+    cols, dtypes, data = [], [], []
+    idx = head.index
+    if not (isinstance(idx, pd.RangeIndex) and idx.start == 0 and idx.step == 1):
+        for i in range(idx.nlevels):    # a meaningful index becomes leading columns
+            lv, nm = idx.get_level_values(i), idx.names[i]
+            cols.append(str(nm) if nm is not None else
+                        "index" if idx.nlevels == 1 else "level_%d" % i)
+            dtypes.append(str(lv.dtype))
+            data.append(lv.tolist())
+    for j in range(head.shape[1]):
+        s = head.iloc[:, j]
+        cols.append(str(head.columns[j]))
+        dtypes.append(str(s.dtype))
+        data.append(s.tolist())
+    rows = ([[_json_cell(v) for v in r] for r in zip(*data)] if data
+            else [[] for _ in range(len(head))])
+    return {"columns": cols, "dtypes": dtypes, "rows": rows, "total_rows": nrows,
+            "total_columns": ncols,
+            "truncated": nrows > _S.max_table_rows or ncols > _MAX_COLS}
+
+
+def _bundle(obj):
+    """MIME bundle of a non-figure object: text/plain always, more for known types."""
+    data = {"text/plain": repr(obj)}
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(obj, (pd.DataFrame, pd.Series)):
+        df = obj.to_frame() if isinstance(obj, pd.Series) else obj
+        try:
+            data["text/html"] = df.to_html(max_rows=_S.max_rows, max_cols=_MAX_COLS,
+                                           show_dimensions="truncate")
+        except Exception:
+            pass
+        try:
+            data["application/vnd.corral.table+json"] = _table(df)
+        except Exception:
+            pass
+        return data
+    if isinstance(obj, type):
+        return data
+    for meth, key, kind in (("_repr_html_", "text/html", str),
+                            ("_repr_svg_", "image/svg+xml", str),
+                            ("_repr_png_", "image/png", bytes)):
+        try:
+            f = getattr(obj, meth, None)
+            v = f() if callable(f) else None
+        except Exception:
+            continue
+        if isinstance(v, kind):
+            data[key] = base64.b64encode(v).decode("ascii") if kind is bytes else v
+    return data
+
+
+def _figure_of(obj):
+    mf = sys.modules.get("matplotlib.figure")
+    return obj if mf is not None and isinstance(obj, mf.Figure) else None
+
+
+def _show_figure(fig, kind="display"):
+    """Renders a figure once (PNG at its dpi, SVG when asked), closes it, emits it."""
+    try:
+        png = io.BytesIO()
+        fig.savefig(png, format="png")
+        data = {"text/plain": repr(fig),
+                "image/png": base64.b64encode(png.getvalue()).decode("ascii")}
+        if _S.svg:
+            svg = io.BytesIO()
+            fig.savefig(svg, format="svg")
+            data["image/svg+xml"] = svg.getvalue().decode("utf-8", "replace")
+    finally:
+        plt = sys.modules.get("matplotlib.pyplot")
+        if plt is not None:
+            plt.close(fig)
+    _S.fig_seq += 1
+    if _S.shared is not None:
+        _S.shared[4:8] = struct.pack("<I", _S.fig_seq)
+    _emit({"type": kind, "data": data, "id": "fig-%d" % _S.fig_seq})
+
+
+def _flush_figures():
+    """Emits and closes every open pyplot figure, in creation order."""
+    helpers = sys.modules.get("matplotlib._pylab_helpers")
+    if helpers is None or not helpers.Gcf.figs:
+        return
+    try:
+        for m in sorted(helpers.Gcf.figs.values(), key=lambda m: m.num):
+            _show_figure(m.canvas.figure)
+    finally:
+        if helpers.Gcf.figs:
+            sys.modules["matplotlib.pyplot"].close("all")
+
+
+def _show(*args, **kwargs):
+    """matplotlib.pyplot.show in sessions: emit and close the open figures."""
+    _flush_figures()
+
+
+def _patch_pyplot():
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is not None and plt.show is not _show:
+        plt.show = _show
+
+
+def _display_one(obj, kind):
+    if _figure_of(obj) is not None:
+        _show_figure(obj, kind)
+    else:
+        _emit({"type": kind, "data": _bundle(obj)})
+
+
+def display(*objs, **kwargs):
+    """Shows each object as a display event (IPython-like); put in every context's globals."""
+    for obj in objs:
+        _display_one(obj, "display")
+
+
+# ------------------------------------------------------------------------------------ cells
+
+def _register_lines(fn, code):
+    cache = _S.lines
+    _S.lines_total -= cache.pop(fn, 0)
+    linecache.cache[fn] = (len(code), None, code.splitlines(True), fn)
+    cache[fn] = len(code)
+    _S.lines_total += len(code)
+    while _S.lines_total > _LINES_MAX and len(cache) > 1:
+        old = next(iter(cache))
+        _S.lines_total -= cache.pop(old)
+        linecache.cache.pop(old, None)
+
+
+def _refused(tree):
+    allow = _S.allow
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = ["." * node.level + (node.module or "")]
+        else:
+            continue
+        for name in names:
+            if name.startswith(".") or name.split(".")[0] not in allow:
+                return name, node.lineno
+    return None
+
+
+def _strip(te, seen):
+    while te is not None and id(te) not in seen:
+        seen.add(id(te))
+        te.stack = traceback.StackSummary.from_list(
+            [f for f in te.stack if f.filename != _SELF])
+        for sub in te.exceptions or ():
+            _strip(sub, seen)
+        _strip(te.__cause__, seen)
+        te = te.__context__
+
+
+def _error_event(e):
+    te = traceback.TracebackException(type(e), e, e.__traceback__, compact=True)
+    _strip(te, set())
+    try:
+        value = str(e)
+    except Exception:
+        value = "<exception str() failed>"
+    return {"type": "error", "name": type(e).__name__, "value": value,
+            "traceback": "".join(te.format())}
+
+
+def _child_exit(err):
+    """A process forked by user code came back into the runner: it ends here, silently."""
+    code = 0
+    try:
+        if isinstance(err, SystemExit):
+            code = err.code if isinstance(err.code, int) else (err.code is not None)
+        elif err is not None:
+            code = 1
+            traceback.print_exception(err)
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(code)
+
+
+def _run_cell(code, g, cell):
+    """Runs one cell in globals g; returns the exception that ended it, or None."""
+    fn = "<cell %d>" % cell
+    _register_lines(fn, code)
+    err = None
+    _S.armed = True
+    try:
+        try:
+            tree = compile(code, fn, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+            if _S.allow is not None:
+                bad = _refused(tree)
+                if bad:
+                    return ("refused",) + bad
+            expr = None
+            if tree.body and isinstance(tree.body[-1], ast.Expr):
+                expr = ast.Expression(tree.body.pop().value)
+            body = compile(tree, fn, "exec", dont_inherit=True)
+            last = compile(expr, fn, "eval", dont_inherit=True) if expr is not None else None
+            exec(body, g)
+            if last is not None:
+                value = eval(last, g)
+                if value is not None:
+                    g["_"] = value
+                    _display_one(value, "result")
+        except BaseException as e:
+            err = e
+        if _S.user_child:
+            _child_exit(err)
+        try:
+            _flush_figures()
+        except BaseException as e:
+            if err is None:
+                err = e
+    finally:
+        _S.armed = False
+    return err
+
+
+def _new_module():
+    m = types.ModuleType("__main__")
+    m.display = display
+    return m
+
+
+def _exec_here(code, module, cell):
+    """Runs a cell in this process and sends its events (not DONE); returns the status."""
+    if signal.getsignal(signal.SIGINT) is not _on_sigint:
+        signal.signal(signal.SIGINT, _on_sigint)
+    sys.stdout, sys.stderr = _S.out, _S.err
+    sys.modules["__main__"] = module
+    _patch_pyplot()
+    with _LOCK:
+        _S.live = True
+        for s in (_S.out, _S.err):
+            if s.dropped:
+                s._buf += b"\n[corral: %d bytes written between cells dropped]\n" % s.dropped
+                s.dropped = 0
+            s._flush_locked()
+    try:
+        err = _run_cell(code, module.__dict__, cell)
+    except KeyboardInterrupt as e:     # landed in the runner's own bytecode around the cell
+        _S.armed = False
+        err = e
+    _patch_pyplot()
+    for s in (sys.stdout, sys.stderr):
+        if s is not _S.out and s is not _S.err:   # the cell replaced them: flush its objects
+            try:
+                s.flush()
+            except Exception:
+                pass
+    if err is None:
+        return 0
+    if isinstance(err, tuple):
+        name, line = err[1], err[2]
+        src = linecache.getline("<cell %d>" % cell, line).strip()
+        value = "import of '%s' is not allowed in this session (allowed: %s)" % (
+            name, ", ".join(sorted(_S.allow)) or "none")
+        _emit({"type": "error", "name": "ImportError", "value": value,
+               "traceback": '  File "<cell %d>", line %d\n    %s\nImportError: %s\n' % (
+                   cell, line, src, value)})
+    else:
+        _emit(_error_event(err))
+    return 1
+
+
+def _exec_forked(code, cell):
+    """Stateless: the cell runs in a fork; the parent waits silently, then sends DONE."""
+    sh = _S.shared
+    sh[0:8] = _SHARED.pack(0, _S.fig_seq)
+    _S.own_fork = True
+    try:
+        pid = os.fork()
+    finally:
+        _S.own_fork = False
+    if pid == 0:
+        code_ = 70
+        try:
+            _reseed()
+            status = _exec_here(code, _new_module(), cell)
+            with _LOCK:
+                _S.out._flush_locked()
+                _S.err._flush_locked()
+            sh[0:4] = struct.pack("<I", 1 + status)
+            code_ = 0
+        except BaseException:
+            traceback.print_exc(file=sys.__stderr__)
+        finally:
+            os._exit(code_)
+    while True:
+        try:
+            _, st = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+    rec, seq = _SHARED.unpack(sh[0:8])
+    _S.fig_seq = max(_S.fig_seq, seq)
+    if rec:
+        _done(rec - 1)
+    elif os.WIFSIGNALED(st):
+        _done(2, -1, os.WTERMSIG(st))
+    else:
+        _done(2, os.WEXITSTATUS(st) if os.WIFEXITED(st) else -1, 0)
+
+
+# ---------------------------------------------------------------------------------- serving
+
+def _obj(payload):
+    try:
+        o = json.loads(payload)
+    except (ValueError, RecursionError) as e:
+        raise _ProtocolError("payload is not JSON: %s" % e)
+    if not isinstance(o, dict):
+        raise _ProtocolError("payload is not a JSON object")
+    return o
+
+
+def _field(o, key, kind, default, ok=lambda v: True):
+    """o[key] checked for type (bool is not an int here) and range; null or absent: default."""
+    v = o.get(key)
+    if v is None:
+        return default
+    if not isinstance(v, kind) or isinstance(v, bool) and kind is not bool or not ok(v):
+        raise _ProtocolError(("bad %r: %r" % (key, v))[:200])
+    return v
+
+
+def _start(payload):
+    o = _obj(payload)
+    if o.get("version") != PROTOCOL_VERSION or isinstance(o.get("version"), bool):
+        raise _ProtocolError("unsupported protocol version %r" % (o.get("version"),))
+    _S.mode = _field(o, "mode", str, "stateful", lambda v: v in ("stateful", "stateless"))
+    _S.max_rows = _field(o, "max_rows", int, 50, lambda v: 1 <= v <= 10000)
+    _S.max_table_rows = _field(o, "max_table_rows", int, 200, lambda v: 1 <= v <= 100000)
+    _S.max_bytes = _field(o, "max_bytes", int, 8 << 20, lambda v: 4096 <= v <= _MAX_OUT)
+    _S.max_bytes = min(_S.max_bytes, _MAX_OUT - 1024)
+    allow = _field(o, "allow_imports", list, None, lambda v: all(isinstance(x, str) for x in v))
+    _S.allow = None if allow is None else frozenset(allow)
+    cwd = _field(o, "cwd", str, "/tmp")
+    try:
+        os.chdir(cwd)
+    except OSError as e:
+        os.write(2, b"corral_runner: cannot chdir to %r: %s\n" % (cwd.encode(), e.strerror.encode()))
+    if _S.mode == "stateless":
+        _S.shared = mmap.mmap(-1, mmap.PAGESIZE)
+    hello = {"version": PROTOCOL_VERSION, "python": "%d.%d.%d" % sys.version_info[:3],
+             "preloaded": list(_PRELOADED), "pid": os.getpid()}
+    with _LOCK:
+        _send(_HELLO, _dumps(hello))
+
+
+def _do_exec(payload):
+    o = _obj(payload)
+    code = _field(o, "code", str, None)
+    if code is None:
+        raise _ProtocolError("EXEC without code")
+    name = _field(o, "context", str, "default")
+    _S.svg = _field(o, "svg", bool, False)
+    _S.ncell += 1
+    cell = _field(o, "cell", int, _S.ncell, lambda v: 0 <= v < 1 << 31)
+    module = _S.contexts.get(name)
+    if module is None:
+        err = ("ContextError", "unknown context %r" % name)
+    elif len(code) > _MAX_CODE // 4 and len(code.encode("utf-8", "surrogatepass")) > _MAX_CODE:
+        err = ("ValueError", "cell code over the %d-byte limit" % _MAX_CODE)
+    elif _S.mode == "stateless":
+        return _exec_forked(code, cell)
+    else:
+        return _done(_exec_here(code, module, cell))
+    _emit({"type": "error", "name": err[0], "value": err[1], "traceback": ""}, internal=True)
+    _done(1)
+
+
+def _do_ctx(ftype, payload):
+    name = _field(_obj(payload), "context", str, None)
+    if name is None:
+        raise _ProtocolError("context request without a name")
+    ctxs, err = _S.contexts, None
+    if ftype == _CTX_CREATE:
+        if not _CTX_NAME.match(name):
+            err = "bad context name %r (1-64 of A-Z a-z 0-9 _ . -)" % name
+        elif name in ctxs:
+            err = "context %r already exists" % name
+        elif len(ctxs) >= _MAX_CONTEXTS:
+            err = "too many contexts (at most %d)" % _MAX_CONTEXTS
+        else:
+            ctxs[name] = _new_module()
+    elif name == "default":
+        err = "the default context cannot be deleted"
+    elif ctxs.pop(name, None) is None:
+        err = "unknown context %r" % name
+    if err:
+        _emit({"type": "error", "name": "ContextError", "value": err, "traceback": ""},
+              internal=True)
+        return _done(1)
+    _emit({"type": "context", "action": "created" if ftype == _CTX_CREATE else "deleted",
+           "context": name}, internal=True)
+    _done(0)
+
+
+def _reseed():
+    np = sys.modules.get("numpy")    # forks share numpy's global RandomState: fresh entropy
+    if np is not None:
+        try:
+            np.random.seed()
+        except Exception:
+            pass
+
+
+def serve(chan_fd):
+    """Serves the protocol on chan_fd until EOF; returns (also after a protocol violation)."""
+    _S.fd, _S.dead, _S.live, _S.main = chan_fd, False, False, threading.get_ident()
+    _S.contexts, _S.lines = {"default": _new_module()}, {}
+    _S.out, _S.err = _Out(_STDOUT, 1, "<stdout>"), _Out(_STDERR, 2, "<stderr>")
+    sys.stdout, sys.stderr = _S.out, _S.err
+    if not _S.hooked:
+        os.register_at_fork(after_in_child=_after_fork)
+        _S.hooked = True
+    signal.signal(signal.SIGINT, _on_sigint)
+    _reseed()
+    try:
+        first = _read_frame()
+        if first is None:
+            return
+        if first[0] != _START:
+            raise _ProtocolError("first frame is 0x%x, not START" % first[0])
+        _start(first[1])
+        while not _S.dead:
+            fr = _read_frame()
+            if fr is None:
+                return
+            ftype, payload = fr
+            if ftype == _EXEC:
+                _do_exec(payload)
+            elif ftype in (_CTX_CREATE, _CTX_DELETE):
+                _do_ctx(ftype, payload)
+            elif ftype == _PING and not payload:
+                with _LOCK:
+                    _send(_PONG, b"")
+            else:
+                raise _ProtocolError("unexpected frame 0x%x (%d bytes)" % (ftype, len(payload)))
+            if _S.user_child:
+                os._exit(0)
+    except _ProtocolError as e:
+        try:
+            os.write(2, ("corral_runner: protocol error: %s\n" % e).encode("utf-8", "replace"))
+        except OSError:
+            pass
+    finally:
+        _S.armed, _S.live, _S.fd = False, False, -1
+        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+
+
+# ---------------------------------------------------------------------------------- preload
+
+def _warm():
+    """Runs the session-time paths once so that sessions find them imported and built."""
+    mpl = sys.modules.get("matplotlib")
+    if mpl is not None:
+        mpl.use("Agg")
+        import matplotlib.pyplot as plt
+        import matplotlib.font_manager as fm      # fontManager built/loaded in memory here
+        _patch_pyplot()
+        fig = plt.figure(figsize=(2, 2))
+        ax = fig.add_subplot()
+        ax.plot([0, 1], [0, 1], label="warm")
+        ax.set_title(r"warm $\alpha^2$")
+        ax.legend()
+        for fmt in ("png", "svg"):
+            fig.savefig(io.BytesIO(), format=fmt)
+        plt.close("all")
+        fm._get_font.cache_clear()   # sessions open their own font files (no shared offsets)
+    pd = sys.modules.get("pandas")
+    if pd is not None:
+        df = pd.DataFrame({"a": [1.5, float("nan")], "t": pd.to_datetime(["2024-01-01", None])})
+        _bundle(df)
+        _bundle(df["a"])
+    try:
+        compile("x = 1\nx", "<warm>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+        raise ValueError("warm")
+    except ValueError as e:
+        _error_event(e)
+
+
+def preload(modules=None):
+    """Imports modules (default: numpy, pandas, matplotlib[.pyplot] with Agg, scipy[.stats]
+    when present) and warms rendering; returns {"imported": {name: s}, "failed": {name: why},
+    "warmup": s, "seconds": s}. Missing modules are reported, not raised."""
+    t0 = time.perf_counter()
+    sys.dont_write_bytecode = True
+    if not getattr(sys, "argv", None):
+        sys.argv = [""]
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    imported, failed = {}, {}
+    for name in (_PRELOAD if modules is None else modules):
+        t = time.perf_counter()
+        try:
+            importlib.import_module(name)
+        except Exception as e:
+            failed[name] = "%s: %s" % (type(e).__name__, e)
+            continue
+        imported[name] = round(time.perf_counter() - t, 4)
+    t = time.perf_counter()
+    _warm()
+    warm = round(time.perf_counter() - t, 4)
+    _PRELOADED[:] = sorted({n.split(".")[0] for n in imported})
+    gc.collect()
+    return {"imported": imported, "failed": failed, "warmup": warm,
+            "seconds": round(time.perf_counter() - t0, 4)}
