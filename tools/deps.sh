@@ -9,7 +9,11 @@ libseccomp-dev libcap-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev
 libcmark-gfm-dev libcmark-gfm-extensions-dev libcmocka-dev python3-dev
 python3 python3-numpy python3-pandas python3-matplotlib python3-scipy fonts-dejavu-core
 bubblewrap hyperfine wrk procps iproute2 util-linux
+chromium
 "
+# Node.js drives the browser tests (tests/node); a node already on the machine (e.g. from
+# another distribution channel, which conflicts with Debian's npm package) is used as it is.
+[ -x /usr/bin/node ] || PKGS="$PKGS nodejs npm"
 
 missing=""
 for p in $PKGS; do
@@ -17,14 +21,22 @@ for p in $PKGS; do
 		missing="$missing $p"
 	fi
 done
-[ -z "$missing" ] && exit 0
-
-if [ "$(id -u)" != 0 ]; then
-	echo "corral: missing Debian packages:$missing (run 'make deps' as root)" >&2
-	exit 1
+if [ -n "$missing" ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "corral: missing Debian packages:$missing (run 'make deps' as root)" >&2
+		exit 1
+	fi
+	echo "corral: installing:$missing" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >/dev/null
+	# shellcheck disable=SC2086
+	apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
-echo "corral: installing:$missing" >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >/dev/null
-# shellcheck disable=SC2086
-apt-get install -y -qq --no-install-recommends $missing >/dev/null
+
+# playwright-core for the report layout test, exactly as locked in tests/node/package-lock.json
+# (it drives /usr/bin/chromium; it downloads no browser).
+node_dir="$(dirname "$0")/../tests/node"
+if [ -f "$node_dir/package-lock.json" ] && [ ! -d "$node_dir/node_modules/playwright-core" ]; then
+	echo "corral: installing tests/node modules (npm ci)" >&2
+	npm ci --prefix "$node_dir" --silent --no-audit --no-fund >/dev/null
+fi
