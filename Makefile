@@ -66,6 +66,8 @@ UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 PROBE_SRCS := $(wildcard tests/probes/*.c)
 PROBE_BINS := $(PROBE_SRCS:tests/probes/%.c=$(BUILD)/probes/%)
 FUZZ_SRCS  := $(wildcard tests/fuzz/fuzz_*.c)
+BENCH_SRCS := $(wildcard bench/*.c)
+BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 FUZZ_REPLAY:= $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
 LIB_LIGHT := $(BUILD)/libcorral.a
@@ -76,7 +78,8 @@ ZYGOTE    := $(BUILD)/corral-zygote
 
 .PHONY: all deps check unit itest demo clean bench fuzz-smoke lint install
 
-all: $(BIN) $(EXT_SO) $(if $(ZYG_SRCS),$(ZYGOTE)) $(UNIT_BINS) $(PROBE_BINS) $(FUZZ_REPLAY)
+all: $(BIN) $(EXT_SO) $(if $(ZYG_SRCS),$(ZYGOTE)) $(UNIT_BINS) $(PROBE_BINS) $(FUZZ_REPLAY) \
+	$(BENCH_BINS)
 
 deps:
 	@tools/deps.sh
@@ -107,6 +110,8 @@ $(EXT_SO): $(LIB_EXT)
 	$(CC) $(LDOPT) -shared -o $@ -Wl,--whole-archive $(LIB_EXT) -Wl,--no-whole-archive \
 		$(EXT_LIBS)
 
+# Python sources .incbin'ed into the binaries.
+$(BUILD)/obj/src/agent/py_blob.o: $(wildcard src/agent/py/*.py)
 # The runner's source is .incbin'ed into the zygote.
 $(BUILD)/obj/src/zygote/runner_blob.o: src/engine/runner.py
 
@@ -121,6 +126,14 @@ $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(LIB_EXT) $(LIB_LIGHT)
 $(BUILD)/probes/%: tests/probes/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) -O1 -g -Wall -static -o $@ $<
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB_LIGHT)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDOPT) -o $@ $^ $(LIGHT_LIBS) -lpthread
+
+$(BUILD)/obj/bench/%.o: bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LIGHT_CFLAGS) -c $< -o $@
 
 # Fuzz harnesses built with gcc: their main() replays the corpus (tests/fuzz/corpus/<name>/).
 $(BUILD)/fuzz/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(BUILD)/obj/tests/fuzz/replay_main.o \

@@ -15,7 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -76,11 +79,37 @@ static int start_daemon(const char *path, struct cr_err *err)
 	return 0;
 }
 
+/* A daemon built from other sources (an upgrade happened while it ran) is told to stop. */
+static void stop_stale_daemon(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct ucred cred;
+	socklen_t cl = sizeof cred;
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0 && cred.uid == geteuid() &&
+	    cred.pid > 1) {
+		fprintf(stderr, "corral: the engine daemon (pid %d) is from another corral build; "
+				"restarting it\n", (int)cred.pid);
+		kill(cred.pid, SIGTERM);
+		for (int i = 0; i < 200 && kill(cred.pid, 0) == 0; i++)
+			usleep(25000);
+	}
+	if (fd >= 0)
+		close(fd);
+	unlink(path);
+}
+
 struct eng_client *engine_connect(bool autostart, struct cr_err *err)
 {
 	char path[PATH_MAX];
 	engine_socket_path(path, sizeof path);
 	struct eng_client *c = eng_client_connect(path, err);
+	if (!c && autostart && err->code == EPROTO) {
+		stop_stale_daemon(path);
+		c = eng_client_connect(path, err);
+	}
 	if (c || !autostart || (err->code != ENOENT && err->code != ECONNREFUSED))
 		return c;
 	/* The directory must exist before the daemon's log can be opened in it. */

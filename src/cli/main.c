@@ -71,13 +71,18 @@ int cli_run_ext(const char *name, int argc, char **argv)
 	char path[PATH_MAX + 64];
 	const char *candidates[] = {"%s/corral-ext.so", "%s/../lib/corral/corral-ext.so"};
 	void *h = NULL;
+	char first_error[512] = "";
 	for (size_t i = 0; i < sizeof candidates / sizeof *candidates && !h; i++) {
 		snprintf(path, sizeof path, candidates[i], cli_self_dir());
+		if (access(path, F_OK) < 0)
+			continue;
 		h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+		if (!h && !first_error[0])
+			snprintf(first_error, sizeof first_error, "%s", dlerror());
 	}
 	if (!h)
 		return cli_usage_error("cannot load corral-ext.so next to %s: %s", cli_self_dir(),
-				       dlerror());
+				       first_error[0] ? first_error : "not found");
 	char sym[64];
 	snprintf(sym, sizeof sym, "corral_ext_%s", name);
 	int (*fn)(int, char **);

@@ -17,7 +17,17 @@
 struct eng_client {
 	int fd;
 	struct cr_buf in;
+	pid_t daemon_pid;
 };
+
+static int expect(struct eng_client *c, uint32_t type, void *out, size_t size, struct cr_err *err);
+static int send_req(struct eng_client *c, uint32_t type, const void *a, size_t an, const void *b,
+		    size_t bn, struct cr_err *err);
+
+pid_t eng_client_daemon_pid(const struct eng_client *c)
+{
+	return c->daemon_pid;
+}
 
 struct eng_client *eng_client_from_fd(int fd)
 {
@@ -50,8 +60,20 @@ struct eng_client *eng_client_connect(const char *path, struct cr_err *err)
 		return NULL;
 	}
 	struct eng_client *c = eng_client_from_fd(fd);
-	if (!c)
+	if (!c) {
 		cr_fail(err, ENOMEM, "client");
+		return NULL;
+	}
+	struct eng_req_hello hello = ENG_HELLO_INIT;
+	struct eng_rsp_ok ok;
+	if (send_req(c, ENG_REQ_HELLO, &hello, sizeof hello, NULL, 0, err) < 0 ||
+	    expect(c, ENG_RSP_OK, &ok, sizeof ok, err) < 0) {
+		if (err->code == EPROTO || err->code == EINVAL)
+			err->code = EPROTO;
+		eng_client_close(c);
+		return NULL;
+	}
+	c->daemon_pid = (pid_t)ok.value;
 	return c;
 }
 

@@ -65,7 +65,11 @@ struct eng_client;
  * only valid during the call.  Return non-zero to stop listening (the cell is interrupted). */
 typedef int (*eng_event_cb)(void *ctx, uint32_t type, const char *data, size_t len);
 
+/* Connects and checks the protocol (HELLO): -EPROTO in err->code when the daemon was built
+ * from other sources (e.g. an old daemon after an upgrade); *daemon_pid (may be NULL) gets
+ * the daemon's pid. */
 struct eng_client *eng_client_connect(const char *path, struct cr_err *err);
+pid_t eng_client_daemon_pid(const struct eng_client *c);
 struct eng_client *eng_client_from_fd(int fd); /* takes ownership of fd */
 void eng_client_close(struct eng_client *c);
 int eng_client_fd(const struct eng_client *c);

@@ -254,9 +254,22 @@ static void handle_request(struct client *c, uint32_t t, const char *p, size_t l
 		return;
 	}
 	switch (t) {
-	case ENG_REQ_HELLO:
-		client_ok(c, ENG_WIRE_VERSION);
+	case ENG_REQ_HELLO: {
+		struct eng_req_hello mine = ENG_HELLO_INIT, theirs;
+		if (len != sizeof theirs) {
+			client_error(c, EPROTO, "engine protocol mismatch (version %u here)", ENG_WIRE_VERSION);
+			return;
+		}
+		memcpy(&theirs, p, sizeof theirs);
+		theirs.daemon_pid = 0;
+		if (memcmp(&mine, &theirs, sizeof mine)) {
+			client_error(c, EPROTO, "engine protocol mismatch: client v%u, engine v%u",
+				     theirs.version, ENG_WIRE_VERSION);
+			return;
+		}
+		client_ok(c, (uint64_t)getpid());
 		break;
+	}
 	case ENG_REQ_CREATE: {
 		NEED(struct eng_req_create);
 		struct eng_req_create req;

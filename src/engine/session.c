@@ -307,7 +307,11 @@ static void on_ctl(struct session *s)
 		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
 				    .msg_controllen = sizeof u.buf};
 		ssize_t n = recvmsg(s->ctl, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-		if (n <= 0)
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			mgr_unwatch(s->m, s->ctl); /* init is gone: its pidfd tells the rest */
+			return;
+		}
+		if (n < 0)
 			return;
 		int fd = -1;
 		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
@@ -537,10 +541,10 @@ void session_fail(struct session *s, const char *why)
 	if ((s->flags & SF_POOL) && was == S_SPAWNING)
 		cr_log(CR_LOG_WARN, "engine: a warm session failed: %s", s->error);
 	s->state = S_DEAD;
+	/* Killing init takes the whole pid namespace with it; the cgroup is removed once init has
+	 * been reaped (session_reap_dead).  Nothing here may block the event loop. */
 	if (s->pidfd >= 0)
 		syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
-	if (s->cg.created)
-		sbx_cg_kill(&s->cg);
 }
 
 void session_kill(struct session *s, const char *why)

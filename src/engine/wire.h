@@ -18,7 +18,7 @@
 
 #include "core/buf.h"
 
-#define ENG_WIRE_VERSION 1
+#define ENG_WIRE_VERSION 2 /* bump when a layout below changes (HELLO checks it) */
 #define ENG_MAX_CLIENT_FRAME (4u << 20)   /* client -> manager (code <= 1 MiB, file chunks) */
 #define ENG_MAX_RUNNER_FRAME (16u << 20)  /* runner -> manager (PNG figures, tables) */
 #define ENG_MAX_CODE (1u << 20)
@@ -47,7 +47,7 @@ struct run_done {
 
 /* -- client <-> manager ---------------------------------------------------------------- */
 enum eng_req_type {
-	ENG_REQ_HELLO = 1,   /* u32 version -> ENG_RSP_OK */
+	ENG_REQ_HELLO = 1,   /* struct eng_req_hello -> ENG_RSP_OK, or ERROR EPROTO on mismatch */
 	ENG_REQ_CREATE,      /* struct eng_req_create + mounts -> ENG_RSP_CREATED */
 	ENG_REQ_EXECUTE,     /* struct eng_req_execute + code -> events..., ENG_EV_FINAL */
 	ENG_REQ_CTX_CREATE,  /* struct eng_req_ctx -> ENG_EV_JSON (ack), ENG_EV_FINAL */
@@ -116,6 +116,15 @@ struct eng_mount {
 	char dest[ENG_PATH_MAX];
 	uint32_t writable;
 };
+
+/* Sizes of the main layouts travel with the version: a client and a daemon built from different
+ * sources find out at connect time, not through a garbled request. */
+struct eng_req_hello {
+	uint32_t version;
+	uint32_t size_create, size_final, size_info;
+	int32_t daemon_pid; /* reply only (in ENG_RSP_OK's value) */
+};
+#define ENG_HELLO_INIT                                                                   	{ENG_WIRE_VERSION, sizeof(struct eng_req_create), sizeof(struct eng_final),      	 sizeof(struct eng_session_info), 0}
 
 struct eng_req_session {
 	uint64_t session;

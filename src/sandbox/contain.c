@@ -175,9 +175,12 @@ void sbx_contain(const struct sbx_plan *p, int ctl)
 	/* 7. own session: no controlling terminal, signals to our group stay inside */
 	if (setsid() < 0)
 		sbx_child_fail(ctl, "setsid", errno, "setsid");
-	/* 8. privileges: ids, capabilities, no_new_privs */
+	/* 8. priority: spawned in the background, run in the foreground (needs CAP_SYS_NICE) */
+	if (p->set_nice && setpriority(PRIO_PROCESS, 0, p->nice) < 0 && !p->userns)
+		sbx_child_fail(ctl, "priority", errno, "setpriority");
+	/* 9. privileges: ids, capabilities, no_new_privs */
 	step_drop_privileges(p, ctl);
-	/* 9. seccomp, last: it also forbids mount, unshare and friends used above */
+	/* 10. seccomp, last: it also forbids mount, unshare and friends used above */
 	char why[64] = "";
 	int r = sbx_seccomp_load(why, sizeof why);
 	if (r < 0)

@@ -46,6 +46,8 @@ struct sbx_plan {
 	uint8_t send_root;           /* send an O_PATH fd of the new root home (engine file ops) */
 	uint8_t keep_fds;            /* fds 4..3+keep_fds survive the checklist (engine channel) */
 	uint8_t engine_dirs;         /* tmpfs /home/user (cwd, HOME) and /data (unless mounted) */
+	uint8_t set_nice;            /* engine: the zygote spawns at low priority; the session */
+	int8_t nice;                 /*   gets this nice value back before it runs any code */
 	uint32_t uid, gid;           /* ids the program runs as (host ids when root) */
 	char workdir[SBX_PATH_MAX];
 	/* argv and envp, packed as NUL-terminated strings; offsets into strings[] */

@@ -7,9 +7,21 @@
 #include "sandbox/seccomp_policy.h"
 
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <seccomp.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* The compiled filter, built once per process by sbx_seccomp_prepare (in the supervisor or the
+ * zygote, before any clone) so the sandbox child loads it without allocating anything. */
+#define BPF_MAX 4096
+static struct sock_filter bpf_insns[BPF_MAX];
+static unsigned short bpf_len;
 
 static scmp_filter_ctx build(char *why, size_t whysz)
 {
@@ -88,8 +100,44 @@ fail:
 	return NULL;
 }
 
+int sbx_seccomp_prepare(char *why, size_t whysz)
+{
+	if (bpf_len)
+		return 0;
+	scmp_filter_ctx ctx = build(why, whysz);
+	if (!ctx)
+		return -EINVAL;
+	int fd = memfd_create("corral-seccomp", MFD_CLOEXEC);
+	int r = fd < 0 ? -errno : seccomp_export_bpf(ctx, fd);
+	seccomp_release(ctx);
+	if (r < 0) {
+		if (fd >= 0)
+			close(fd);
+		snprintf(why, whysz, "seccomp export");
+		return r;
+	}
+	ssize_t n = pread(fd, bpf_insns, sizeof bpf_insns, 0);
+	off_t total = lseek(fd, 0, SEEK_END);
+	close(fd);
+	if (n <= 0 || n != total || n % (ssize_t)sizeof(struct sock_filter)) {
+		snprintf(why, whysz, "seccomp program too large or unreadable");
+		return -E2BIG;
+	}
+	bpf_len = (unsigned short)(n / (ssize_t)sizeof(struct sock_filter));
+	return 0;
+}
+
 int sbx_seccomp_load(char *why, size_t whysz)
 {
+	if (bpf_len) {
+		/* the prepared program: one system call, no allocation */
+		struct sock_fprog prog = {.len = bpf_len, .filter = bpf_insns};
+		if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) {
+			snprintf(why, whysz, "seccomp(SET_MODE_FILTER)");
+			return -errno;
+		}
+		return 0;
+	}
 	scmp_filter_ctx ctx = build(why, whysz);
 	if (!ctx)
 		return -EINVAL;

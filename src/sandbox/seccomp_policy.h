@@ -28,7 +28,10 @@ extern const size_t sbx_seccomp_clone_ns_flags_count;
 extern const unsigned long sbx_seccomp_denied_ioctls[];
 extern const size_t sbx_seccomp_denied_ioctls_count;
 
-/* Builds the filter and loads it into the calling thread (with no_new_privs already set).
+/* Compiles the filter once per process into a static buffer, so later loads in forked children
+ * allocate nothing.  Call before cloning sandboxes. 0 or -errno. */
+int sbx_seccomp_prepare(char *why, size_t whysz);
+/* Builds the filter (or uses the prepared one) and loads it into the calling thread (with no_new_privs already set).
  * Returns 0 or -errno; on failure step names what failed (no allocation on failure path
  * beyond libseccomp's own). */
 int sbx_seccomp_load(char *why, size_t whysz);

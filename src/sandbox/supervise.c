@@ -28,6 +28,7 @@
 #include "core/log.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/contain.h"
+#include "sandbox/seccomp_policy.h"
 #include "sandbox/supervise.h"
 
 #define NS_FLAGS (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | \
@@ -416,6 +417,13 @@ int sbx_run(const struct sbx_config *cfg, struct sbx_result *res, struct cr_err 
 		return r;
 	result_init(res, &cfg->limits);
 	uint64_t t0 = now_ms();
+	char why[64];
+	if (sbx_seccomp_prepare(why, sizeof why) < 0) {
+		struct cr_err se;
+		cr_failx(&se, EINVAL, "%s", why);
+		setup_error(res, "seccomp", &se);
+		return 0;
+	}
 	phase(NULL);
 
 	/* cgroup: real limits where the host allows them; said plainly where it does not. */

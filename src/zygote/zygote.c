@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -34,6 +35,7 @@
 #include "engine/zygote_proto.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/contain.h"
+#include "sandbox/seccomp_policy.h"
 
 extern const char corral_runner_py[];
 extern const unsigned int corral_runner_py_len;
@@ -227,6 +229,12 @@ int main(void)
 		die("out of memory");
 	char info[1024];
 	start_python(info, sizeof info);
+	char why[64];
+	if (sbx_seccomp_prepare(why, sizeof why) < 0)
+		die(why);
+	/* Spawning is background work: it must not take CPU from cells that run now.  Each new
+	 * session is put back to nice 0 by its checklist before it runs anything. */
+	setpriority(PRIO_PROCESS, 0, 10);
 
 	struct zyg_ready ready = {.magic = ZYG_MAGIC, .pid = getpid()};
 	snprintf(ready.python, sizeof ready.python, "%s", Py_GetVersion());
