@@ -1,12 +1,12 @@
 #!/bin/sh
-# `make demo`: the main job end to end on a real public dataset (data/grunfeld.csv).
-# Until `corral analyze` lands this runs a real pandas + matplotlib script under `corral run`.
+# `make demo`: the main job end to end -- the offline analyst reads a real public dataset
+# (data/grunfeld.csv, public domain; see data/README.md) in a corral sandbox and writes one
+# self-contained HTML report.  No model or account is needed.
 set -eu
 build=${1:-build/release}
 out=build/demo
 mkdir -p "$out"
-echo "corral demo: pandas + matplotlib on data/grunfeld.csv inside a fresh sandbox"
-"$build/corral" run --ro "$PWD/data/grunfeld.csv:/data/grunfeld.csv" \
-	--ro "$PWD/tests/data/compat_grunfeld.py:/job/analysis.py" \
-	--output "$out" --memory 512M --timeout 60 -- /usr/bin/python3 /job/analysis.py
-echo "corral demo: figure written to $out/invest.png"
+echo "corral demo: analysing data/grunfeld.csv (Grunfeld investment data, 11 firms, 1935-1954)"
+"$build/corral" analyze data/grunfeld.csv -q "Which firms are growing?" \
+	-o "$out/report.html" --trace "$out/trace.jsonl"
+echo "corral demo: open $out/report.html in a browser (one file, no external requests)"

@@ -1,15 +1,11 @@
 """corral_runner -- the Python runner inside every session (docs/design/runner-protocol.md).
 
-The zygote compiles this single file into an embedded interpreter (module `corral_runner`):
-
-    info = corral_runner.preload()     # once, before any sandbox: warm imports, fonts, renderers
-    corral_runner.serve(chan_fd)       # in each session (a contained fork): returns at EOF or on
-                                       # a protocol violation (after a line on fd 2)
-
-Public: preload, serve, PROTOCOL_VERSION. Everything else is private. No sibling imports.
-Rules kept here: exactly one process writes frames (processes forked by user code get the
-channel closed by an at-fork hook); every frame, event and table is bounded; SIGINT raises
-KeyboardInterrupt only while a cell runs, and never in the middle of a frame.
+The zygote embeds this single file (module `corral_runner`; no sibling imports):
+    corral_runner.preload()        # once, before any sandbox: warm imports, fonts, renderers
+    corral_runner.serve(chan_fd)   # per session (a contained fork): returns at EOF, or after a
+                                   # line on fd 2 on a protocol violation
+Kept here: one process writes frames (user forks lose the channel in an at-fork hook); every
+frame, event and table is bounded; SIGINT interrupts only cells, and never inside a frame.
 """
 import ast
 import base64
@@ -24,6 +20,7 @@ import mmap
 import os
 import re
 import signal
+import _signal
 import struct
 import sys
 import threading
@@ -46,7 +43,9 @@ _LINES_MAX = 8 << 20         # cell sources kept in linecache
 _MAX_COLS = 100              # columns in text/html and the table form
 _MAX_CONTEXTS = 64
 _CTX_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")
-_PRELOAD = ("numpy", "pandas", "matplotlib", "matplotlib.pyplot", "scipy", "scipy.stats")
+# scipy itself is cheap; scipy.stats is not preloaded: it adds ~37 MB to every session and
+# ~2 ms to every fork, and most cells never use it (its first import costs ~0.4 s).
+_PRELOAD = ("numpy", "pandas", "matplotlib", "matplotlib.pyplot", "scipy")
 _HDR = struct.Struct("<II")
 _DONE_FMT = struct.Struct("<IiiI")
 _SHARED = struct.Struct("<II")  # stateless: (1 + status | 0 = not recorded, next figure number)
@@ -57,32 +56,24 @@ _PRELOADED = []
 
 
 class _State:
-    fd = -1              # channel; -1 once closed (user-forked children) or before serve()
-    dead = False         # a write failed: the host is gone
-    live = False         # inside a request that may carry cell output
-    armed = False        # SIGINT raises KeyboardInterrupt
-    critical = False     # the main thread is writing a frame: defer the interrupt
-    pending = False
-    own_fork = False     # set around the stateless fork so the at-fork hook keeps the channel
-    user_child = False   # this process was forked by user code
-    hooked = False
-    main = None
-    out = err = None
-    mode = "stateful"
-    max_rows, max_table_rows, max_bytes, allow = 50, 200, 8 << 20, None
-    svg = False
-    fig_seq = 0
-    ncell = 0
-    contexts = None
-    shared = None
-    lines = None
-    lines_total = 0
+    fd, dead = -1, False   # channel (-1 before serve() and in user forks); a write failed
+    live = False           # inside a request that carries cell output
+    armed = critical = pending = False   # SIGINT raises / main thread mid-frame / deferred
+    own_fork = user_child = hooked = False   # our stateless fork / forked by user code
+    main = out = err = contexts = shared = lines = spare = None
+    zombies = []
+    mode, max_rows, max_table_rows, max_bytes, allow = "stateful", 50, 200, 8 << 20, None
+    svg, fig_seq, ncell, lines_total = False, 0, 0, 0
 
 
 _S = _State()
 
 
 class _ProtocolError(Exception):
+    pass
+
+
+class _Refused(Exception):   # an import outside the allowlist: (module, line)
     pass
 
 
@@ -96,9 +87,7 @@ def _send(ftype, payload):
     if main:
         _S.critical = True
     try:
-        mv = memoryview(_HDR.pack(ftype, len(payload)) + payload)
-        while mv:
-            mv = mv[os.write(_S.fd, mv):]
+        _write_all(_S.fd, _HDR.pack(ftype, len(payload)) + payload)
     except OSError:
         _S.dead = True
     finally:
@@ -108,6 +97,12 @@ def _send(ftype, payload):
         _S.pending = False
         if _S.armed:
             raise KeyboardInterrupt
+
+
+def _write_all(fd, data):
+    mv = memoryview(data)
+    while mv:
+        mv = mv[os.write(fd, mv):]
 
 
 def _read_exact(n, eof_ok):
@@ -182,7 +177,21 @@ def _done(status, code=-1, sig=0):
 
 # ----------------------------------------------------------------------------------- output
 
-class _Out(io.TextIOBase):
+class _Stream:
+    def fileno(self):       # fd 1/2: code that writes to the fd reaches the host's pipe
+        return self._fd
+
+    def isatty(self):
+        return False
+
+    def writable(self):
+        return True
+
+    def close(self):        # the session keeps its streams
+        self.flush()
+
+
+class _Out(_Stream, io.TextIOBase):
     """sys.stdout/sys.stderr: line-buffered into STDOUT/STDERR frames; `.buffer` takes bytes."""
     encoding = "utf-8"
     errors = "surrogateescape"
@@ -206,8 +215,11 @@ class _Out(io.TextIOBase):
         return len(s)
 
     def _put(self, b):
-        if not b:
-            return
+        if _S.user_child:   # in a process forked by user code (a handler kept this stream)
+            try:
+                return _write_all(self._fd, b)
+            except OSError:
+                return
         with _LOCK:
             if not _S.live:   # between cells (a user thread): hold it for the next cell
                 room = max(0, _HOLD - len(self._buf))
@@ -232,26 +244,13 @@ class _Out(io.TextIOBase):
         with _LOCK:
             self._flush_locked()
 
-    def close(self):      # the session keeps its streams
-        self.flush()
-
-    def fileno(self):
-        return self._fd
-
-    def isatty(self):
-        return False
-
-    def writable(self):
-        return True
-
     def reconfigure(self, **kw):
         pass
 
 
-class _OutBuffer(io.BufferedIOBase):
+class _OutBuffer(_Stream, io.BufferedIOBase):
     def __init__(self, text):
-        self._text = text
-        self.name = text.name
+        self._text, self._fd, self.name = text, text._fd, text.name
 
     def write(self, b):
         data = bytes(b)
@@ -260,18 +259,6 @@ class _OutBuffer(io.BufferedIOBase):
 
     def flush(self):
         self._text.flush()
-
-    def close(self):
-        self._text.flush()
-
-    def fileno(self):
-        return self._text._fd
-
-    def isatty(self):
-        return False
-
-    def writable(self):
-        return True
 
 
 def _fd_stream(fd):
@@ -282,6 +269,8 @@ def _fd_stream(fd):
 
 def _after_fork():
     """A fork by user code (os.fork, multiprocessing): this process never writes frames."""
+    global _LOCK
+    _LOCK = threading.RLock()   # another thread may have held it at the fork
     if _S.own_fork or _S.out is None:
         return
     if _S.fd >= 0:
@@ -379,11 +368,6 @@ def _bundle(obj):
     return data
 
 
-def _figure_of(obj):
-    mf = sys.modules.get("matplotlib.figure")
-    return obj if mf is not None and isinstance(obj, mf.Figure) else None
-
-
 def _show_figure(fig, kind="display"):
     """Renders a figure once (PNG at its dpi, SVG when asked), closes it, emits it."""
     try:
@@ -430,7 +414,8 @@ def _patch_pyplot():
 
 
 def _display_one(obj, kind):
-    if _figure_of(obj) is not None:
+    mf = sys.modules.get("matplotlib.figure")
+    if mf is not None and isinstance(obj, mf.Figure):
         _show_figure(obj, kind)
     else:
         _emit({"type": kind, "data": _bundle(obj)})
@@ -447,7 +432,8 @@ def display(*objs, **kwargs):
 def _register_lines(fn, code):
     cache = _S.lines
     _S.lines_total -= cache.pop(fn, 0)
-    linecache.cache[fn] = (len(code), None, code.splitlines(True), fn)
+    lines = [ln + "\n" for ln in code.split("\n")]   # the tokenizer's lines (not splitlines)
+    linecache.cache[fn] = (len(code), None, lines, fn)
     cache[fn] = len(code)
     _S.lines_total += len(code)
     while _S.lines_total > _LINES_MAX and len(cache) > 1:
@@ -456,7 +442,7 @@ def _register_lines(fn, code):
         linecache.cache.pop(old, None)
 
 
-def _refused(tree):
+def _check_imports(tree):
     allow = _S.allow
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -467,8 +453,7 @@ def _refused(tree):
             continue
         for name in names:
             if name.startswith(".") or name.split(".")[0] not in allow:
-                return name, node.lineno
-    return None
+                raise _Refused(name, node.lineno)
 
 
 def _strip(te, seen):
@@ -482,7 +467,14 @@ def _strip(te, seen):
         te = te.__context__
 
 
-def _error_event(e):
+def _error_event(e, cell=0):
+    if isinstance(e, _Refused):
+        value = "import of '%s' is not allowed in this session (allowed: %s)" % (
+            e.args[0], ", ".join(sorted(_S.allow)) or "none")
+        src = linecache.getline("<cell %d>" % cell, e.args[1]).strip()
+        return {"type": "error", "name": "ImportError", "value": value, "traceback":
+                '  File "<cell %d>", line %d\n    %s\nImportError: %s\n' % (
+                    cell, e.args[1], src, value)}
     te = traceback.TracebackException(type(e), e, e.__traceback__, compact=True)
     _strip(te, set())
     try:
@@ -518,15 +510,17 @@ def _run_cell(code, g, cell):
         try:
             tree = compile(code, fn, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
             if _S.allow is not None:
-                bad = _refused(tree)
-                if bad:
-                    return ("refused",) + bad
-            expr = None
-            if tree.body and isinstance(tree.body[-1], ast.Expr):
-                expr = ast.Expression(tree.body.pop().value)
-            body = compile(tree, fn, "exec", dont_inherit=True)
+                _check_imports(tree)
+            expr, last = None, tree.body[-1] if tree.body else None
+            if isinstance(last, ast.Expr):   # a trailing `;` silences it, as in IPython
+                rest = linecache.cache[fn][2][last.end_lineno - 1].encode(
+                    "utf-8", "surrogatepass")[last.end_col_offset:]
+                if not rest.lstrip().startswith(b";"):
+                    expr = ast.Expression(tree.body.pop().value)
+            body = compile(tree, fn, "exec", dont_inherit=True) if tree.body else None
             last = compile(expr, fn, "eval", dont_inherit=True) if expr is not None else None
-            exec(body, g)
+            if body is not None:
+                exec(body, g)
             if last is not None:
                 value = eval(last, g)
                 if value is not None:
@@ -554,13 +548,13 @@ def _new_module():
 
 def _exec_here(code, module, cell):
     """Runs a cell in this process and sends its events (not DONE); returns the status."""
-    if signal.getsignal(signal.SIGINT) is not _on_sigint:
+    if _signal.getsignal(signal.SIGINT) is not _on_sigint:   # (signal.getsignal is slow)
         signal.signal(signal.SIGINT, _on_sigint)
     sys.stdout, sys.stderr = _S.out, _S.err
     sys.modules["__main__"] = module
     _patch_pyplot()
     with _LOCK:
-        _S.live = True
+        _S.live, _S.pending = True, False
         for s in (_S.out, _S.err):
             if s.dropped:
                 s._buf += b"\n[corral: %d bytes written between cells dropped]\n" % s.dropped
@@ -580,56 +574,94 @@ def _exec_here(code, module, cell):
                 pass
     if err is None:
         return 0
-    if isinstance(err, tuple):
-        name, line = err[1], err[2]
-        src = linecache.getline("<cell %d>" % cell, line).strip()
-        value = "import of '%s' is not allowed in this session (allowed: %s)" % (
-            name, ", ".join(sorted(_S.allow)) or "none")
-        _emit({"type": "error", "name": "ImportError", "value": value,
-               "traceback": '  File "<cell %d>", line %d\n    %s\nImportError: %s\n' % (
-                   cell, line, src, value)})
-    else:
-        _emit(_error_event(err))
+    _emit(_error_event(err, cell))
     return 1
 
 
-def _exec_forked(code, cell):
-    """Stateless: the cell runs in a fork; the parent waits silently, then sends DONE."""
-    sh = _S.shared
-    sh[0:8] = _SHARED.pack(0, _S.fig_seq)
+def _fork_spare():
+    """Stateless: fork the process for the NEXT cell now, off the critical path.  The spare
+    blocks on a pipe until it is given a cell; it is a fresh copy of this interpreter, which
+    never runs user code, so nothing of earlier cells is in it."""
+    r, w = os.pipe()
+    done_r, done_w = os.pipe()
     _S.own_fork = True
     try:
         pid = os.fork()
     finally:
         _S.own_fork = False
     if pid == 0:
+        os.close(w)
+        os.close(done_r)
         code_ = 70
         try:
+            hdr = _read_fd(r, 8)
+            cell, n = struct.unpack("<II", hdr)
+            code = _read_fd(r, n).decode("utf-8", "surrogatepass")
+            os.close(r)
             _reseed()
             status = _exec_here(code, _new_module(), cell)
-            with _LOCK:
+            with _LOCK:   # the cell's threads write no frame after this
                 _S.out._flush_locked()
                 _S.err._flush_locked()
-            sh[0:4] = struct.pack("<I", 1 + status)
+                _S.live = False
+            _S.shared[0:4] = struct.pack("<I", 1 + status)
+            os.write(done_w, b"D")   # the parent may answer now; our exit (unmapping) overlaps
             code_ = 0
         except BaseException:
             traceback.print_exc(file=sys.__stderr__)
         finally:
             os._exit(code_)
-    while True:
-        try:
-            _, st = os.waitpid(pid, 0)
-            break
-        except InterruptedError:
-            continue
+    os.close(r)
+    os.close(done_w)
+    _S.spare = (pid, w, done_r)
+
+
+def _read_fd(fd, n):
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = os.read(fd, n - len(buf))
+        if not chunk:
+            raise EOFError("spare: short read")
+        buf += chunk
+    return bytes(buf)
+
+
+def _exec_forked(code, cell):
+    """Stateless: the cell runs in a pre-forked spare; the parent waits silently for the spare's
+    'done' byte (or its death), then sends DONE and forks the next spare."""
+    sh = _S.shared
+    sh[0:8] = _SHARED.pack(0, _S.fig_seq)
+    if _S.spare is None:
+        _fork_spare()
+    pid, w, done_r = _S.spare
+    _S.spare = None
+    data = code.encode("utf-8", "surrogatepass")
+    try:
+        mv = memoryview(struct.pack("<II", cell, len(data)) + data)
+        while mv:
+            mv = mv[os.write(w, mv):]
+    except OSError:
+        pass   # the spare is gone: its wait status says why
+    os.close(w)
+    signalled = os.read(done_r, 1)   # b"D", or b"" when it died first; SIGINT: PEP 475 retries
+    os.close(done_r)
     rec, seq = _SHARED.unpack(sh[0:8])
     _S.fig_seq = max(_S.fig_seq, seq)
-    if rec:
+    if signalled and rec:
+        _S.zombies.append(pid)   # reaped later: its exit must not delay our answer
         _done(rec - 1)
-    elif os.WIFSIGNALED(st):
-        _done(2, -1, os.WTERMSIG(st))
     else:
-        _done(2, os.WEXITSTATUS(st) if os.WIFEXITED(st) else -1, 0)
+        _, st = os.waitpid(pid, 0)
+        if rec:
+            _done(rec - 1)
+        elif os.WIFSIGNALED(st):
+            _done(2, -1, os.WTERMSIG(st))
+        else:
+            _done(2, os.WEXITSTATUS(st) if os.WIFEXITED(st) else -1, 0)
+    for z in list(_S.zombies):
+        if os.waitpid(z, os.WNOHANG)[0]:
+            _S.zombies.remove(z)
+    _fork_spare()
 
 
 # ---------------------------------------------------------------------------------- serving
@@ -665,17 +697,27 @@ def _start(payload):
     _S.max_bytes = min(_S.max_bytes, _MAX_OUT - 1024)
     allow = _field(o, "allow_imports", list, None, lambda v: all(isinstance(x, str) for x in v))
     _S.allow = None if allow is None else frozenset(allow)
+    env = _field(o, "env", dict, None, lambda v: len(v) <= 4096 and all(
+        isinstance(k, str) and isinstance(x, str) and k and "=" not in k
+        and "\0" not in k + x for k, x in v.items()))
+    if env is not None:   # the session's environment is exactly this (subprocesses inherit it)
+        os.environ.clear()
+        os.environ.update(env)
     cwd = _field(o, "cwd", str, "/tmp")
     try:
         os.chdir(cwd)
     except OSError as e:
-        os.write(2, b"corral_runner: cannot chdir to %r: %s\n" % (cwd.encode(), e.strerror.encode()))
+        msg = "corral_runner: cannot chdir to %r: %s\n" % (cwd, e)
+        os.write(2, msg.encode("utf-8", "replace"))
     if _S.mode == "stateless":
         _S.shared = mmap.mmap(-1, mmap.PAGESIZE)
+        _S.zombies = []
     hello = {"version": PROTOCOL_VERSION, "python": "%d.%d.%d" % sys.version_info[:3],
              "preloaded": list(_PRELOADED), "pid": os.getpid()}
     with _LOCK:
         _send(_HELLO, _dumps(hello))
+    if _S.mode == "stateless":
+        _fork_spare()   # ready before the first cell arrives
 
 
 def _do_exec(payload):
@@ -798,7 +840,7 @@ def _warm():
         for fmt in ("png", "svg"):
             fig.savefig(io.BytesIO(), format=fmt)
         plt.close("all")
-        fm._get_font.cache_clear()   # sessions open their own font files (no shared offsets)
+        getattr(fm, "_get_font", fm.get_font).cache_clear()   # no font fds kept in the zygote
     pd = sys.modules.get("pandas")
     if pd is not None:
         df = pd.DataFrame({"a": [1.5, float("nan")], "t": pd.to_datetime(["2024-01-01", None])})
@@ -830,7 +872,10 @@ def preload(modules=None):
             continue
         imported[name] = round(time.perf_counter() - t, 4)
     t = time.perf_counter()
-    _warm()
+    try:
+        _warm()
+    except Exception as e:   # a broken install must not stop the zygote: report it
+        failed["warmup"] = "%s: %s" % (type(e).__name__, e)
     warm = round(time.perf_counter() - t, 4)
     _PRELOADED[:] = sorted({n.split(".")[0] for n in imported})
     gc.collect()

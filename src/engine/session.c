@@ -19,6 +19,7 @@
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -179,8 +180,22 @@ static int send_start(struct session *s)
 	return send_json(s, RUN_START, j);
 }
 
+/* A claimed session runs at normal priority (it was spawned and kept at the zygote's nice 10). */
+static void session_foreground(struct session *s)
+{
+	pid_t pids[64];
+	int n = sbx_cg_pids(&s->cg, pids, 64);
+	if (n <= 0 && s->pid > 0) {
+		pids[0] = s->pid;
+		n = 1;
+	}
+	for (int i = 0; i < n; i++)
+		setpriority(PRIO_PROCESS, (id_t)pids[i], 0);
+}
+
 static void reply_created(struct client *c, struct session *s, bool pooled)
 {
+	session_foreground(s);
 	struct eng_rsp_created r = {.session = s->id, .mode = s->mode, .pooled = pooled};
 	snprintf(r.python, sizeof r.python, "%s", s->m->python);
 	client_send(c, ENG_RSP_CREATED, &r, sizeof r);

@@ -152,8 +152,9 @@ int session_spawn(struct session *s, const struct eng_mount *mounts, uint32_t n_
 	plan->send_root = 1;
 	plan->keep_fds = 1;
 	plan->engine_dirs = 1;
-	plan->set_nice = 1; /* the zygote runs at nice 10 so spawning never slows running cells */
-	plan->nice = 0;
+	/* Sessions inherit the zygote's nice 10 (spawning and waiting in the pool are background
+	 * work); a claimed session is put back to 0 by session_foreground(). */
+	plan->set_nice = 0;
 	snprintf(plan->workdir, sizeof plan->workdir, "/home/user");
 
 	if (m->cg_host.mode != SBX_CG_NONE) {

@@ -88,6 +88,9 @@ int sbx_cg_create(const struct sbx_cg_host *host, const char *name, const struct
 int sbx_cg_update(const struct sbx_cg_host *host, const struct sbx_cg *cg,
 		  const struct sbx_limits *lim, struct cr_err *err);
 int sbx_cg_clone_fd(const struct sbx_cg *cg);
+/* Host pids currently in the cgroup (v2 dir, or the v1 memory/pids hierarchy).  Returns how
+ * many were stored (at most max) or -errno. */
+int sbx_cg_pids(const struct sbx_cg *cg, pid_t *out, size_t max);
 int sbx_cg_attach(const struct sbx_cg *cg, pid_t pid, struct cr_err *err);
 /* v1 only, called by the new child itself before it does anything else: moves the calling
  * (single-threaded) process by writing "0" to each hierarchy's `tasks` file.  Migrating

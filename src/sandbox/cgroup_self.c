@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "sandbox/cgroup.h"
@@ -36,4 +37,36 @@ int sbx_cg_attach_self(const struct sbx_cg *cg, const char **what)
 		}
 	}
 	return 0;
+}
+
+int sbx_cg_pids(const struct sbx_cg *cg, pid_t *out, size_t max)
+{
+	const char *dir = cg->mode == SBX_CG_V2 ? cg->v2_dir
+			  : cg->v1_memory[0]      ? cg->v1_memory
+						  : cg->v1_pids;
+	if (!cg->created || !dir[0])
+		return -ENOENT;
+	char path[SBX_CG_PATH_MAX + 16], buf[4096];
+	snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	size_t k = 0;
+	for (char *p = buf; *p && k < max;) {
+		char *end;
+		long v = strtol(p, &end, 10);
+		if (end == p)
+			break;
+		if (v > 0)
+			out[k++] = (pid_t)v;
+		p = end;
+		while (*p == '\n' || *p == ' ')
+			p++;
+	}
+	return (int)k;
 }

@@ -234,7 +234,8 @@ int main(void)
 		die(why);
 	/* Spawning is background work: it must not take CPU from cells that run now.  Each new
 	 * session is put back to nice 0 by its checklist before it runs anything. */
-	setpriority(PRIO_PROCESS, 0, 10);
+	if (geteuid() == 0) /* only root can give a claimed session its priority back */
+		setpriority(PRIO_PROCESS, 0, 10);
 
 	struct zyg_ready ready = {.magic = ZYG_MAGIC, .pid = getpid()};
 	snprintf(ready.python, sizeof ready.python, "%s", Py_GetVersion());
