@@ -5,3 +5,5 @@ set -eu
 build=${1:-build/release}
 echo "## corral run: cold start of python3 -c 'print(1)' ($(date +%F), $(nproc) cores, $(uname -r))"
 /usr/bin/python3 bench/bench_run.py --corral "$build/corral" --rounds "${BENCH_ROUNDS:-60}"
+echo
+sh bench/bench_serve.sh "$build"

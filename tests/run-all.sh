@@ -62,14 +62,40 @@ run_integration() {
 	done
 }
 
+# The fuzz harnesses built with gcc replay their saved corpus (TAP, one line per input).
+run_fuzz_replay() {
+	local build=$1 f name out rc
+	for f in "$build"/fuzz/fuzz_*; do
+		[ -x "$f" ] || continue
+		name="$(basename "$build")/$(basename "$f")"
+		echo "# fuzz replay $name"
+		out=$(ASAN_OPTIONS=detect_leaks=1 timeout 300 "$f" 2>"$logdir/$(basename "$f").replay.stderr")
+		rc=$?
+		tally "$name" < <(printf '%s\n' "$out" | grep -E '^(ok|not ok)')
+		if [ $rc -ne 0 ] && ! printf '%s\n' "$out" | grep -q '^not ok'; then
+			echo "not ok - $name exited with $rc (see $logdir/$(basename "$f").replay.stderr)"
+			fail=$((fail + 1)); failed_names+=("$name: exit $rc")
+		fi
+	done
+}
+
+# libFuzzer proper (clang), each harness for FUZZ_SECONDS: only in the `all` layer.
+run_fuzz_smoke() {
+	echo "# fuzz smoke (clang, ${FUZZ_SECONDS:-30}s each)"
+	tally "fuzz-smoke" < <(tests/fuzz/smoke.sh 2>&1 | grep -E '^(ok|not ok)')
+}
+
 case "$layer" in
 unit) run_unit "${CORRAL_BUILD:-build/debug}" ;;
 integration) run_integration "${CORRAL_BUILD:-build/debug}" ;;
 all)
 	run_unit build/debug
 	run_unit build/asan
+	run_fuzz_replay build/debug
+	run_fuzz_replay build/asan
 	run_integration build/debug
 	CORRAL_ASAN_SUBSET=1 run_integration build/asan
+	run_fuzz_smoke
 	;;
 *) echo "usage: $0 [all|unit|integration] [file]" >&2; exit 2 ;;
 esac

@@ -112,7 +112,7 @@ static int profile_data(struct progress *p, struct bk *b, struct cr_buf *profile
 			struct cr_err *err)
 {
 	const char *parts[] = {agent_py_dataset, agent_py_profile};
-	char *code = make_cell(p->cfg, parts, 2, NULL);
+	char *code = make_cell(p->cfg, parts, sizeof parts / sizeof parts[0], NULL);
 	if (!code)
 		return cr_fail(err, ENOMEM, "profile cell");
 	progress_say(p, "profiling %zu data file%s in the sandbox", p->cfg->n_files,
@@ -147,8 +147,8 @@ static int profile_data(struct progress *p, struct bk *b, struct cr_buf *profile
 static int run_offline(struct progress *p, struct bk *b, struct capture *cap, struct cr_buf *md,
 		       struct cr_err *err)
 {
-	const char *parts[] = {agent_py_dataset, agent_py_charts, agent_py_offline};
-	char *code = make_cell(p->cfg, parts, 3, NULL);
+	const char *parts[] = {agent_py_dataset, agent_py_trends, agent_py_charts, agent_py_offline};
+	char *code = make_cell(p->cfg, parts, sizeof parts / sizeof parts[0], NULL);
 	if (!code)
 		return cr_fail(err, ENOMEM, "offline cell");
 	progress_say(p, "running the offline analysis (no model configured)");

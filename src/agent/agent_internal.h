@@ -54,6 +54,7 @@ double agent_now(void);
 
 /* The Python programs the agent runs in the sandbox (src/agent/py/, compiled in). */
 extern const char agent_py_dataset[];
+extern const char agent_py_trends[];
 extern const char agent_py_charts[];
 extern const char agent_py_profile[];
 extern const char agent_py_offline[];

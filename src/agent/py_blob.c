@@ -9,6 +9,7 @@
 		".byte 0\n"                                  \
 		".previous\n")
 BLOB(agent_py_dataset, "src/agent/py/dataset.py");
+BLOB(agent_py_trends, "src/agent/py/trends.py");
 BLOB(agent_py_charts, "src/agent/py/charts.py");
 BLOB(agent_py_profile, "src/agent/py/profile.py");
 BLOB(agent_py_offline, "src/agent/py/offline_analyst.py");
