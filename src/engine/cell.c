@@ -124,6 +124,69 @@ static void begin_cell(struct client *c, struct session *s, uint32_t timeout_ms,
 	s->last_used_ms = mgr_now_ms();
 }
 
+/* A command's payload (wire.h, ENG_EXEC_COMMAND) -> the runner's CMD object.  The strings are
+ * checked here, bounded, before anything is built: the payload comes from a client. */
+static json_t *command_json(const char *p, size_t len, struct cr_err *err)
+{
+	struct eng_cmd_hdr h;
+	if (len < sizeof h) {
+		cr_failx(err, EINVAL, "command without a header");
+		return NULL;
+	}
+	memcpy(&h, p, sizeof h);
+	p += sizeof h;
+	len -= sizeof h;
+	if (h.argc < 1 || h.argc > ENG_CMD_ARGS_MAX || h.envc > ENG_CMD_ENV_MAX) {
+		cr_failx(err, EINVAL, "a command takes 1..%u arguments and at most %u variables",
+			 ENG_CMD_ARGS_MAX, ENG_CMD_ENV_MAX);
+		return NULL;
+	}
+	json_t *argv = json_array(), *env = json_object();
+	const char *cwd = NULL;
+	size_t want = 1 + (size_t)h.argc + h.envc;
+	for (size_t i = 0; i < want; i++) {
+		const char *end = len ? memchr(p, '\0', len) : NULL;
+		if (!end) {
+			cr_failx(err, EINVAL, "command strings are cut short");
+			goto fail;
+		}
+		size_t n = (size_t)(end - p);
+		if (!cr_utf8_valid(p, n)) {
+			cr_failx(err, EILSEQ, "command strings must be UTF-8");
+			goto fail;
+		}
+		if (i == 0) {
+			cwd = p;
+		} else if (i <= h.argc) {
+			json_array_append_new(argv, json_stringn(p, n));
+		} else {
+			const char *eq = memchr(p, '=', n);
+			if (!eq || eq == p) {
+				cr_failx(err, EINVAL, "command variables are NAME=value");
+				goto fail;
+			}
+			json_object_setn_new(env, p, (size_t)(eq - p),
+					     json_stringn(eq + 1, n - (size_t)(eq - p) - 1));
+		}
+		p = end + 1;
+		len -= n + 1;
+	}
+	if (len) {
+		cr_failx(err, EINVAL, "trailing bytes after the command");
+		goto fail;
+	}
+	json_t *j = json_pack("{s:o, s:o}", "argv", argv, "env", env);
+	if (j && cwd && *cwd)
+		json_object_set_new(j, "cwd", json_string(cwd));
+	if (!j)
+		cr_failx(err, ENOMEM, "command");
+	return j;
+fail:
+	json_decref(argv);
+	json_decref(env);
+	return NULL;
+}
+
 void session_execute(struct client *c, struct session *s, const struct eng_req_execute *req,
 		     const char *code, size_t code_len)
 {
@@ -136,24 +199,37 @@ void session_execute(struct client *c, struct session *s, const struct eng_req_e
 			     ENG_MAX_CODE);
 		return;
 	}
-	if (!cr_utf8_valid(code, code_len)) {
+	json_t *cmd = NULL;
+	if (req->flags & ENG_EXEC_COMMAND) {
+		struct cr_err err = {0};
+		if (!(cmd = command_json(code, code_len, &err))) {
+			client_error(c, err.code ? err.code : EINVAL, "%s", err.msg);
+			return;
+		}
+	} else if (!cr_utf8_valid(code, code_len)) {
 		client_error(c, EILSEQ, "cell code is not valid UTF-8");
 		return;
 	}
 	if (s->limits.max_cells && s->cells >= s->limits.max_cells) {
+		json_decref(cmd);
 		client_error(c, EDQUOT, "session %llu has run its maximum of %u cells",
 			     (unsigned long long)s->id, s->limits.max_cells);
 		return;
 	}
 	if (req->timeout_ms > 24 * 3600 * 1000u) {
+		json_decref(cmd);
 		client_error(c, EINVAL, "timeout out of range");
 		return;
 	}
 	s->cells++;
-	json_t *j = json_pack("{s:s%, s:s, s:b, s:I}", "code", code, code_len, "context",
+	json_t *j = cmd;
+	if (j)
+		json_object_set_new(j, "cell", json_integer((json_int_t)s->cells));
+	else
+		j = json_pack("{s:s%, s:s, s:b, s:I}", "code", code, code_len, "context",
 			      req->context[0] ? req->context : "default", "svg",
 			      (req->flags & ENG_EXEC_SVG) != 0, "cell", (json_int_t)s->cells);
-	if (!j || send_json(s, RUN_EXEC, j) < 0) {
+	if (!j || send_json(s, cmd ? RUN_CMD : RUN_EXEC, j) < 0) {
 		client_error(c, ENOMEM, "cannot send the cell");
 		return;
 	}
@@ -282,6 +358,10 @@ void on_runner_frame(struct session *s, uint32_t type, const char *p, size_t len
 		struct run_done d;
 		memcpy(&d, p, sizeof d);
 		uint32_t status = ENG_F_OK;
+		if (d.status == 0) { /* a command that ran to its end says how: -1/0 for cells */
+			s->fin.exit_code = d.exit_code;
+			s->fin.signal = d.signal;
+		}
 		if (s->cell_phase >= 1)
 			status = ENG_F_TIMEOUT; /* interrupted by our deadline */
 		else if (d.status == 1)

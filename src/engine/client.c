@@ -196,6 +196,51 @@ int eng_client_execute(struct eng_client *c, uint64_t session, const char *code,
 	return r < 0 ? r : event_stream(c, cb, ctx, final, err);
 }
 
+int eng_cmd_encode(const char *cwd, const char *const *argv, const char *const *env,
+		   struct cr_buf *out, struct cr_err *err)
+{
+	struct eng_cmd_hdr h = {0, 0};
+	while (argv && argv[h.argc])
+		h.argc++;
+	while (env && env[h.envc])
+		h.envc++;
+	if (h.argc < 1 || h.argc > ENG_CMD_ARGS_MAX || h.envc > ENG_CMD_ENV_MAX)
+		return cr_failx(err, EINVAL, "a command takes 1..%u arguments and at most %u "
+				"variables", ENG_CMD_ARGS_MAX, ENG_CMD_ENV_MAX);
+	cr_buf_reset(out);
+	int r = cr_buf_append(out, &h, sizeof h);
+	r = r < 0 ? r : cr_buf_append(out, cwd ? cwd : "", strlen(cwd ? cwd : "") + 1);
+	for (uint32_t i = 0; r >= 0 && i < h.argc; i++)
+		r = cr_buf_append(out, argv[i], strlen(argv[i]) + 1);
+	for (uint32_t i = 0; r >= 0 && i < h.envc; i++) {
+		if (!strchr(env[i], '=') || env[i][0] == '=')
+			return cr_failx(err, EINVAL, "command variables are NAME=value");
+		r = cr_buf_append(out, env[i], strlen(env[i]) + 1);
+	}
+	if (r < 0 || out->len > ENG_MAX_CODE)
+		return cr_failx(err, E2BIG, "the command exceeds %u bytes", ENG_MAX_CODE);
+	return 0;
+}
+
+int eng_client_command(struct eng_client *c, uint64_t session, const char *cwd,
+		       const char *const *argv, const char *const *env, uint32_t timeout_ms,
+		       eng_event_cb cb, void *ctx, struct eng_final *final, struct cr_err *err)
+{
+	struct cr_buf p;
+	cr_buf_init(&p, ENG_MAX_CODE + 1);
+	int r = eng_cmd_encode(cwd, argv, env, &p, err);
+	struct eng_req_execute req;
+	memset(&req, 0, sizeof req);
+	req.session = session;
+	req.timeout_ms = timeout_ms;
+	req.flags = ENG_EXEC_COMMAND;
+	snprintf(req.context, sizeof req.context, "default");
+	if (r == 0)
+		r = send_req(c, ENG_REQ_EXECUTE, &req, sizeof req, p.data, p.len, err);
+	cr_buf_free(&p);
+	return r < 0 ? r : event_stream(c, cb, ctx, final, err);
+}
+
 int eng_client_context(struct eng_client *c, uint64_t session, const char *name, bool create,
 		       struct cr_err *err)
 {

@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "core/buf.h"
 #include "core/err.h"
 #include "engine/wire.h"
 
@@ -82,6 +83,17 @@ int eng_client_lookup(struct eng_client *c, const char *name, struct eng_rsp_cre
 int eng_client_execute(struct eng_client *c, uint64_t session, const char *code,
 		       const char *context, uint32_t timeout_ms, uint32_t flags, eng_event_cb cb,
 		       void *ctx, struct eng_final *final, struct cr_err *err);
+/* Runs a program in the session (not Python): argv and env are NULL-terminated, env entries
+ * "NAME=value" are added to the session's environment, cwd NULL or "" = the session's.  Its
+ * output streams through cb like a cell's; final->exit_code / signal say how it ended (status
+ * ENG_F_OK when it ran to its end, whatever its exit code).  A `process` JSON event with its
+ * pid comes first. */
+int eng_client_command(struct eng_client *c, uint64_t session, const char *cwd,
+		       const char *const *argv, const char *const *env, uint32_t timeout_ms,
+		       eng_event_cb cb, void *ctx, struct eng_final *final, struct cr_err *err);
+/* The payload of such a request (wire.h, ENG_EXEC_COMMAND) into out (reset first). */
+int eng_cmd_encode(const char *cwd, const char *const *argv, const char *const *env,
+		   struct cr_buf *out, struct cr_err *err);
 int eng_client_context(struct eng_client *c, uint64_t session, const char *name, bool create,
 		       struct cr_err *err);
 int eng_client_write_file(struct eng_client *c, uint64_t session, const char *path,

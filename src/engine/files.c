@@ -109,7 +109,8 @@ void files_write_begin(struct client *c, struct session *s, const struct eng_req
 {
 	struct cr_err err = {0};
 	const char *rest;
-	if (req->size > FILE_MAX) {
+	bool stream = req->size == ENG_SIZE_STREAM;
+	if (!stream && req->size > FILE_MAX) {
 		client_error(c, EFBIG, "upload of %llu bytes exceeds the %llu byte limit",
 			     (unsigned long long)req->size, (unsigned long long)FILE_MAX);
 		c->dead = true; /* the data frames that follow would be misread */
@@ -117,7 +118,8 @@ void files_write_begin(struct client *c, struct session *s, const struct eng_req
 	}
 	c->op = OP_FILE_WRITE;
 	c->sess = s;
-	c->file_left = req->size;
+	c->file_left = stream ? FILE_MAX : req->size;
+	c->file_stream = stream;
 	c->file_fd = -1;
 	CR_AUTOCLOSE int root = open_root(s, req->path, &rest, &err);
 	int fd = -1;
@@ -149,7 +151,7 @@ void files_write_begin(struct client *c, struct session *s, const struct eng_req
 	} else {
 		c->file_fd = fd;
 	}
-	if (c->file_left == 0) {
+	if (c->file_left == 0 && !c->file_stream) {
 		if (c->file_fd >= 0) {
 			close(c->file_fd);
 			client_ok(c, 0);
@@ -161,7 +163,18 @@ void files_write_begin(struct client *c, struct session *s, const struct eng_req
 
 void files_write_data(struct client *c, const char *data, size_t len)
 {
-	if (len > c->file_left) {
+	if (c->file_stream && len == 0) { /* the end of a streamed upload */
+		c->file_left = 0;
+		c->file_stream = false;
+	} else if (c->file_stream && len > c->file_left) {
+		if (c->file_fd >= 0) {
+			client_error(c, EFBIG, "upload exceeds the %llu byte limit",
+				     (unsigned long long)FILE_MAX);
+			close(c->file_fd);
+			c->file_fd = -2; /* swallow the rest, up to the empty frame */
+		}
+		return;
+	} else if (len > c->file_left) {
 		client_error(c, EPROTO, "more file data than announced");
 		c->dead = true;
 		return;
@@ -181,7 +194,7 @@ void files_write_data(struct client *c, const char *data, size_t len)
 			off += (size_t)n;
 		}
 	}
-	if (c->file_left == 0) {
+	if (c->file_left == 0 && !c->file_stream) {
 		if (c->file_fd >= 0) {
 			close(c->file_fd);
 			client_ok(c, 0);
@@ -235,20 +248,22 @@ void files_read_begin(struct client *c, struct session *s, const struct eng_req_
 void files_read_pump(struct client *c)
 {
 	char buf[ENG_FILE_CHUNK];
+	bool failed = false;
 	while (!c->dead && c->file_left > 0 && !client_backlogged(c)) {
 		size_t want = c->file_left < sizeof buf ? (size_t)c->file_left : sizeof buf;
 		ssize_t n = read(c->file_fd, buf, want);
 		if (n <= 0) {
 			client_error(c, n < 0 ? errno : EIO, "the file changed while it was read");
 			c->file_left = 0;
+			failed = true;
 			break;
 		}
 		client_send(c, ENG_RSP_DATA, buf, (size_t)n);
 		c->file_left -= (uint64_t)n;
-		if (c->file_left == 0)
-			client_ok(c, 0);
 	}
 	if (c->file_left == 0) {
+		if (!failed)
+			client_ok(c, 0); /* also for an empty file, which sends no data at all */
 		close(c->file_fd);
 		c->file_fd = -1;
 		c->op = OP_NONE;

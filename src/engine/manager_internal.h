@@ -44,7 +44,8 @@ struct client {
 	enum client_op op;
 	struct session *sess;    /* OP_CREATE, OP_EXEC, OP_FILE_* */
 	int file_fd;             /* OP_FILE_WRITE / OP_FILE_READ */
-	uint64_t file_left;
+	uint64_t file_left;      /* announced bytes still to come (streamed: room left) */
+	bool file_stream;        /* ENG_SIZE_STREAM: DATA frames until an empty one */
 	uint32_t ep_events;
 	struct eng_req_create *pending;  /* a CREATE waiting for the zygote to be ready */
 	struct eng_mount *pending_mounts;

@@ -19,6 +19,7 @@ import math
 import mmap
 import os
 import re
+import select
 import signal
 import _signal
 import struct
@@ -32,7 +33,7 @@ __all__ = ["PROTOCOL_VERSION", "preload", "serve"]
 
 PROTOCOL_VERSION = 1
 
-_START, _EXEC, _CTX_CREATE, _CTX_DELETE, _PING = 0x01, 0x02, 0x03, 0x04, 0x05
+_START, _EXEC, _CTX_CREATE, _CTX_DELETE, _PING, _CMD = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06
 _HELLO, _STDOUT, _STDERR, _EVENT, _DONE, _PONG = 0x81, 0x82, 0x83, 0x84, 0x85, 0x86
 _MAX_IN = 4 << 20            # host -> runner payload
 _MAX_OUT = 16 << 20          # runner -> host payload
@@ -125,7 +126,7 @@ def _read_frame():
     if hdr is None:
         return None
     ftype, n = _HDR.unpack(hdr)
-    if ftype not in (_START, _EXEC, _CTX_CREATE, _CTX_DELETE, _PING):
+    if ftype not in (_START, _EXEC, _CTX_CREATE, _CTX_DELETE, _PING, _CMD):
         raise _ProtocolError("unknown frame type 0x%x" % ftype)
     if n > _MAX_IN:
         raise _ProtocolError("frame of %d bytes over the %d-byte limit" % (n, _MAX_IN))
@@ -697,9 +698,7 @@ def _start(payload):
     _S.max_bytes = min(_S.max_bytes, _MAX_OUT - 1024)
     allow = _field(o, "allow_imports", list, None, lambda v: all(isinstance(x, str) for x in v))
     _S.allow = None if allow is None else frozenset(allow)
-    env = _field(o, "env", dict, None, lambda v: len(v) <= 4096 and all(
-        isinstance(k, str) and isinstance(x, str) and k and "=" not in k
-        and "\0" not in k + x for k, x in v.items()))
+    env = _field(o, "env", dict, None, _env_ok)
     if env is not None:   # the session's environment is exactly this (subprocesses inherit it)
         os.environ.clear()
         os.environ.update(env)
@@ -769,6 +768,82 @@ def _do_ctx(ftype, payload):
     _done(0)
 
 
+def _env_ok(v):
+    return len(v) <= 4096 and all(isinstance(k, str) and isinstance(x, str) and k
+                                  and "=" not in k and "\0" not in k + x for k, x in v.items())
+
+
+def _do_cmd(payload):
+    """Runs one program as a cell: a `process` event with its pid, its stdout/stderr as they
+    come, then DONE 0 with its exit code (or signal).  It does not run Python: it is spawned
+    (no fork of the interpreter), in a session of its own so that an interrupt kills it with
+    everything it started; stdin is /dev/null.  Children it leaves behind live on in the
+    sandbox, but their output stops with it."""
+    import subprocess
+    o = _obj(payload)
+    argv = _field(o, "argv", list, None, lambda v: 0 < len(v) <= 4096 and all(
+        isinstance(a, str) and "\0" not in a for a in v))
+    if argv is None:
+        raise _ProtocolError("CMD without argv")
+    env = _field(o, "env", dict, {}, _env_ok)
+    cwd = _field(o, "cwd", str, None)
+    _S.ncell += 1
+    _field(o, "cell", int, _S.ncell, lambda v: 0 <= v < 1 << 31)
+    with _LOCK:
+        _S.live, _S.pending = True, False
+    environ = dict(os.environ)
+    environ.update(env)
+    try:
+        p = subprocess.Popen(argv, cwd=cwd, env=environ, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True,
+                             start_new_session=True)
+    except (OSError, ValueError, subprocess.SubprocessError) as e:
+        _emit({"type": "error", "name": type(e).__name__, "value": str(e), "traceback": ""},
+              internal=True)
+        return _done(1)
+    _emit({"type": "process", "pid": p.pid}, internal=True)
+    fds = {p.stdout.fileno(): _STDOUT, p.stderr.fileno(): _STDERR}
+    interrupted, after = None, 0
+    _S.armed = True
+    try:
+        if _S.pending:
+            raise KeyboardInterrupt
+        while fds:
+            exited = p.poll() is not None
+            ready = select.select(list(fds), [], [], 0 if exited else 0.25)[0]
+            if exited and not ready:
+                break
+            for fd in ready:
+                chunk = os.read(fd, _CHUNK)
+                if not chunk:
+                    del fds[fd]
+                    continue
+                if exited:   # what a child left running still writes: bounded, then cut
+                    after += len(chunk)
+                    if after > _HOLD:
+                        fds.clear()
+                        break
+                with _LOCK:
+                    _send(fds[fd], chunk)
+    except KeyboardInterrupt as e:
+        interrupted = e
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except OSError:
+            pass
+    finally:
+        _S.armed = False
+    p.stdout.close()
+    p.stderr.close()
+    rc = p.wait()
+    if interrupted is not None:
+        _emit({"type": "error", "name": "KeyboardInterrupt",
+               "value": "the command was interrupted and killed", "traceback": ""},
+              internal=True)
+        return _done(1)
+    _done(0, rc if rc >= 0 else -1, -rc if rc < 0 else 0)
+
+
 def _reseed():
     np = sys.modules.get("numpy")    # forks share numpy's global RandomState: fresh entropy
     if np is not None:
@@ -803,6 +878,8 @@ def serve(chan_fd):
             ftype, payload = fr
             if ftype == _EXEC:
                 _do_exec(payload)
+            elif ftype == _CMD:
+                _do_cmd(payload)
             elif ftype in (_CTX_CREATE, _CTX_DELETE):
                 _do_ctx(ftype, payload)
             elif ftype == _PING and not payload:

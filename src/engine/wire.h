@@ -18,7 +18,7 @@
 
 #include "core/buf.h"
 
-#define ENG_WIRE_VERSION 2 /* bump when a layout below changes (HELLO checks it) */
+#define ENG_WIRE_VERSION 3 /* bump when a layout below changes (HELLO checks it) */
 #define ENG_MAX_CLIENT_FRAME (4u << 20)   /* client -> manager (code <= 1 MiB, file chunks) */
 #define ENG_MAX_RUNNER_FRAME (16u << 20)  /* runner -> manager (PNG figures, tables) */
 #define ENG_MAX_CODE (1u << 20)
@@ -34,7 +34,7 @@ struct eng_frame_hdr {
 /* -- runner protocol (docs/design/runner-protocol.md) ----------------------------------- */
 enum {
 	RUN_START = 0x01, RUN_EXEC = 0x02, RUN_CTX_CREATE = 0x03, RUN_CTX_DELETE = 0x04,
-	RUN_PING = 0x05,
+	RUN_PING = 0x05, RUN_CMD = 0x06,
 	RUN_HELLO = 0x81, RUN_STDOUT = 0x82, RUN_STDERR = 0x83, RUN_EVENT = 0x84, RUN_DONE = 0x85,
 	RUN_PONG = 0x86,
 };
@@ -139,6 +139,18 @@ struct eng_req_lookup {
 };
 
 #define ENG_EXEC_SVG 0x1
+/* The payload is a program to run in the session, not Python: struct eng_cmd_hdr, then
+ * 1 + argc + envc NUL-terminated UTF-8 strings: the working directory ("" = the session's),
+ * argv[0..argc-1] (argv[0] is looked up in PATH), then "NAME=value" entries added to the
+ * session's environment.  Its output streams like a cell's; FINAL says how it ended: status
+ * OK with exit_code (or signal) set when it ran to its end. */
+#define ENG_EXEC_COMMAND 0x2
+#define ENG_CMD_ARGS_MAX 4096
+#define ENG_CMD_ENV_MAX 256
+struct eng_cmd_hdr {
+	uint32_t argc; /* >= 1 */
+	uint32_t envc;
+};
 struct eng_req_execute {
 	uint64_t session;
 	uint32_t timeout_ms; /* 0 = the session's cell timeout */
@@ -152,9 +164,11 @@ struct eng_req_ctx {
 };
 struct eng_req_file {
 	uint64_t session;
-	uint64_t size;            /* FILE_WRITE: total bytes that follow in DATA frames */
+	uint64_t size;            /* FILE_WRITE: total bytes that follow in DATA frames, or
+				     ENG_SIZE_STREAM: DATA frames until an empty one */
 	char path[ENG_PATH_MAX];  /* absolute inside the session: /tmp/..., /data/..., /output/... */
 };
+#define ENG_SIZE_STREAM UINT64_MAX
 struct eng_req_collect {
 	uint64_t session;
 	char host_dir[ENG_PATH_MAX];
@@ -205,7 +219,7 @@ enum eng_final_status {
 struct eng_final {
 	uint32_t status;        /* enum eng_final_status */
 	uint32_t session_alive; /* 0: the session is dead after this cell */
-	int32_t exit_code;      /* KILLED: how the cell's process ended (-1 none) */
+	int32_t exit_code;      /* KILLED, or a command: how its process ended (-1 none) */
 	int32_t signal;
 	uint32_t limits_hit;    /* ENG_HIT_* */
 	uint32_t reserved;

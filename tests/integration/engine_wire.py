@@ -107,6 +107,18 @@ class Client:
         keepalive.  stop_after=N closes the connection after N events (client gone)."""
         self._send(REQ["EXECUTE"], EXECUTE.pack(sid, timeout_ms, 1 if svg else 0, context.encode())
                    + code.encode())
+        return self._events(stop_after)
+
+    def command(self, sid, argv, env=None, cwd="", timeout_ms=0, stop_after=None):
+        """Runs a program in the session (ENG_EXEC_COMMAND); returns what execute returns."""
+        env = ["%s=%s" % kv for kv in (env or {}).items()]
+        strings = [cwd] + list(argv) + env
+        payload = struct.pack("<II", len(argv), len(env)) + b"".join(
+            x.encode() + b"\0" for x in strings)
+        self._send(REQ["EXECUTE"], EXECUTE.pack(sid, timeout_ms, 2, b"default") + payload)
+        return self._events(stop_after)
+
+    def _events(self, stop_after):
         events = []
         while True:
             typ, payload = self.recv()
@@ -148,6 +160,18 @@ class Client:
             self._send(REQ["DATA"], data[off:off + (256 << 10)])
         typ, _ = self.recv()
         assert typ == RSP_OK
+
+    def write_file_stream(self, sid, path, chunks):
+        """An upload of unknown size (ENG_SIZE_STREAM): data frames, then an empty one."""
+        self._send(REQ["FILE_WRITE"], FILEREQ.pack(sid, (1 << 64) - 1, path.encode()))
+        for c in chunks:
+            self._send(REQ["DATA"], c)
+        self._send(REQ["DATA"], b"")
+        typ, payload = self.recv()
+        if typ == RSP_ERROR:
+            e, m = ERROR.unpack(payload)
+            raise EngineError(e, _cstr(m))
+        assert typ == RSP_OK, typ
 
     def read_file(self, sid, path):
         self._send(REQ["FILE_READ"], FILEREQ.pack(sid, 0, path.encode()))

@@ -355,6 +355,83 @@ class Files(unittest.TestCase):
             self.assertNotIn(b"owned", f.read())
 
 
+class Commands(unittest.TestCase):
+    """Programs run in a session (ENG_EXEC_COMMAND): what the E2B surface's commands use."""
+    asan_subset = True
+
+    def setUp(self):
+        self.s = Session()
+
+    def tearDown(self):
+        self.s.close()
+
+    def cmd(self, argv, **kw):
+        return self.s.c.command(self.s.sid, argv, **kw)
+
+    def test_output_exit_code_env_and_cwd(self):
+        ev, f = self.cmd(["/bin/bash", "-l", "-c", "echo out; echo err >&2; pwd; "
+                          "echo $GREETING; exit 3"], env={"GREETING": "hi there"}, cwd="/tmp")
+        self.assertEqual(f["status"], "ok", ev)
+        self.assertEqual((f["exit_code"], f["signal"]), (3, 0))
+        self.assertEqual(stdout_of(ev), "out\n/tmp\nhi there\n")
+        self.assertEqual(b"".join(v for k, v in ev if k == "stderr"), b"err\n")
+        procs = of_type(ev, "process")
+        self.assertEqual(len(procs), 1)
+        self.assertGreater(procs[0]["pid"], 1)
+        # the session's own state is untouched, and a cell runs right after
+        ev, f = self.s.run("import os\nprint(os.getcwd(), os.environ.get('GREETING'))")
+        self.assertEqual(stdout_of(ev), "/home/user None\n")
+
+    def test_binary_output_and_signals(self):
+        ev, f = self.cmd(["python3", "-c", "import os, sys; sys.stdout.buffer.write(bytes(range(256)));"
+                          "sys.stdout.flush(); os.kill(os.getpid(), 9)"])
+        self.assertEqual(f["status"], "ok")
+        self.assertEqual((f["exit_code"], f["signal"]), (-1, 9))
+        self.assertEqual(b"".join(v for k, v in ev if k == "stdout"), bytes(range(256)))
+
+    def test_a_missing_program_is_an_error(self):
+        ev, f = self.cmd(["/no/such/program", "x"])
+        self.assertEqual(f["status"], "error")
+        errs = of_type(ev, "error")
+        self.assertEqual(errs[0]["name"], "FileNotFoundError", ev)
+
+    def test_timeout_kills_the_command_and_the_session_lives(self):
+        ev, f = self.cmd(["/bin/sh", "-c", "sleep 60 & sleep 60; echo never"], timeout_ms=300)
+        self.assertEqual(f["status"], "timeout", ev)
+        self.assertTrue(f["session_alive"])
+        self.assertNotIn("never", stdout_of(ev))
+        # the whole process group went: nothing of it is still sleeping
+        ev, f = self.s.run("import os\nprint(sum(1 for p in os.listdir('/proc') if p.isdigit() "
+                           "and b'sleep' in open('/proc/%s/cmdline' % p, 'rb').read()))")
+        self.assertEqual(stdout_of(ev), "0\n")
+
+    def test_a_background_child_does_not_hold_the_command(self):
+        t0 = time.monotonic()
+        ev, f = self.cmd(["/bin/bash", "-c", "(sleep 30; echo late) & echo now"],
+                         timeout_ms=20000)
+        self.assertEqual(f["status"], "ok", ev)
+        self.assertEqual(f["exit_code"], 0)
+        self.assertEqual(stdout_of(ev), "now\n")
+        self.assertLess(time.monotonic() - t0, 10)
+
+    def test_bad_commands_are_refused_by_the_engine(self):
+        with self.assertRaises(EngineError):
+            self.cmd([])
+        with self.assertRaises(EngineError):
+            self.cmd(["echo"], env={"": "x"})
+
+    def test_streamed_upload(self):
+        chunks = [bytes([i]) * 70000 for i in range(5)]
+        self.s.c.write_file_stream(self.s.sid, "/home/user/s/up.bin", chunks)
+        self.assertEqual(self.s.c.read_file(self.s.sid, "/home/user/s/up.bin"), b"".join(chunks))
+        self.s.c.write_file_stream(self.s.sid, "/home/user/s/empty", [])
+        self.assertEqual(self.s.c.read_file(self.s.sid, "/home/user/s/empty"), b"")
+        with self.assertRaises(EngineError):
+            self.s.c.write_file_stream(self.s.sid, "/etc/x", [b"x"])
+        ev, f = self.s.run("print(1)")   # the connection is still in step
+        self.assertEqual(stdout_of(ev), "1\n")
+
+
 class Isolation(unittest.TestCase):
     asan_subset = True
 
