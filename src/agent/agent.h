@@ -39,7 +39,8 @@
 enum agent_provider { AGENT_OFFLINE = 0, AGENT_OPENAI, AGENT_ANTHROPIC };
 
 struct agent_config {
-	const char *const *files;    /* host paths of the data files */
+	const char *const *files;    /* host paths of the data files; /data/<basename> in the sandbox */
+	const uint64_t *file_sizes;  /* bytes of each, for the report; NULL: stat() the paths */
 	size_t n_files;
 	const char *question;        /* NULL: a general analysis */
 	enum agent_provider provider;
