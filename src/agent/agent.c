@@ -523,6 +523,9 @@ static int render(struct progress *p, const struct capture *cap, const struct cr
 	in.meta.model_s = run->model_s;
 	in.meta.sandbox_s = run->sandbox_s;
 	in.meta.generated_at = (int64_t)time(NULL);
+	char where[200];
+	snprintf(where, sizeof where, "%s, %s", p->where, cfg->stateless ? "stateless" : "stateful");
+	in.meta.sandbox = where;
 	in.meta.version = "corral 0.1.0";
 	int rc = rpt_render(&in, &run->html, &run->render, err);
 	free(figs);
@@ -537,6 +540,12 @@ int agent_run(const struct agent_config *cfg, struct bk *b, struct agent_run *ru
 	cr_buf_init(&run->html, 1);
 	struct progress p;
 	progress_start(&p, cfg, run);
+	p.t0 -= cfg->sandbox_open_s; /* the run began when the sandbox was being opened */
+	p.where = bk_describe(b);
+	run->sandbox_s = cfg->sandbox_open_s;
+	trace_write(&p, json_pack("{s:s, s:s, s:s, s:f}", "kind", "sandbox_open", "where", p.where,
+				  "mode", cfg->stateless ? "stateless" : "stateful", "duration_s",
+				  cfg->sandbox_open_s));
 	struct capture cap;
 	capture_init(&cap);
 	struct cr_buf profile, md;

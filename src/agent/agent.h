@@ -49,6 +49,8 @@ struct agent_config {
 	uint64_t max_tokens;         /* prompt + completion over the run; 0 = unlimited */
 	double max_cost_usd;         /* 0 = unlimited */
 	bool stateless;              /* each tool call in a fresh fork: nothing persists */
+	double sandbox_open_s;       /* time the caller spent opening b (session, uploads): counted
+				      * as sandbox time and in the wall time */
 	uint32_t cell_timeout_ms;    /* per tool call; default 120 s */
 	const struct rpt_brand *brand;
 	const char *title;           /* NULL: from the question or the file names */

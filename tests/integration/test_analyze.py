@@ -560,6 +560,9 @@ class Model(Analyze, unittest.TestCase):
             self.assertEqual(execs[1]["code"], FIRST_CODE)
             self.assertEqual(execs[1]["step"], 1)
             self.assertEqual(execs[1]["observation_bytes"], len(self.tool_results()[0].encode()))
+            self.assertEqual(self.trace[0]["kind"], "sandbox_open")
+            self.assertRegex(self.trace[0]["where"], r"^local engine \(python 3\.\d+")
+            self.assertGreater(self.trace[0]["duration_s"], 0)
             s = self.trace[-1]
             self.assertEqual(s["kind"], "summary")
             self.assertEqual((s["steps"], s["executions"], s["tokens_in"], s["tokens_out"],
@@ -588,6 +591,7 @@ class Model(Analyze, unittest.TestCase):
             cost = sum(t["cost_usd"] for t in self.trace if t["kind"] == "model_call")
             self.assertEqual(det["Estimated cost"], "US$%.4f" % cost)
             self.assertRegex(det["Time"], r"in all: model .+, sandbox .+")
+            self.assertRegex(det["Sandbox"], r"^local engine \(python 3\.\d+.*\), stateful$")
             self.assertRegex(det["Generated"], r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC")
             self.assertIn("Which firms are growing?", self.html)  # the question is shown
 
@@ -865,6 +869,8 @@ class Remote(Analyze, unittest.TestCase):
             self.assertIn("General Motors", self.html)
             ex = [t for t in self.trace if t["kind"] == "execution"]
             self.assertEqual([(e["purpose"], e["status"]) for e in ex], [("offline_analysis", "ok")])
+            self.assertEqual(self.run_details()["Sandbox"], self.serve.url + ", stateful")
+            self.assertEqual(self.trace[0]["where"], self.serve.url)
             self.assertEqual(self.serve.sandboxes(), [])  # deleted at the end
             self.assertNotIn(self.serve.key, self.stderr + self.html)
 

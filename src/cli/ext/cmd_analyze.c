@@ -19,6 +19,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
@@ -243,6 +244,8 @@ static int child(const struct opts *o, struct agent_config *cfg, int out_fd, con
 	bo.n_data_files = o->n_files;
 	struct bk *b = NULL;
 	int r;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (!o->sandbox || !strcmp(o->sandbox, "local")) {
 		bk_native_connect = give_preconnected;
 		r = bk_create_native(&bo, &b, &err);
@@ -255,6 +258,8 @@ static int child(const struct opts *o, struct agent_config *cfg, int out_fd, con
 		fprintf(stderr, "corral: cannot open a sandbox: %s\n", err.msg);
 		return 1;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	cfg->sandbox_open_s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	struct agent_run run;
 	r = agent_run(cfg, b, &run, &err);
 	bk_cleanup(b);
