@@ -198,6 +198,39 @@ class Offline(Analyze, unittest.TestCase):
             self.assertIn("200 columns", open(os.path.join(d, "wide.csv.d", "report.html"),
                                               encoding="utf-8").read())
 
+    def test_brand_file(self):
+        with TempDir() as d:
+            svg = os.path.join(d, "logo.svg")
+            with open(svg, "w") as f:
+                f.write('<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20">'
+                        '<rect width="40" height="20" fill="#b45309"/></svg>')
+            brand = os.path.join(d, "brand.json")
+            with open(brand, "w") as f:
+                json.dump({"name": "Acme <Analytics>", "logo": "logo.svg",
+                           "colors": {"primary": "#1e3a5f", "accent": "#b45309"},
+                           "disclaimer": "Prepared by Acme; check before deciding."}, f)
+            out = os.path.join(d, "out")
+            os.mkdir(out)
+            rc = self.analyze(out, [GRUNFELD, "--brand", brand, "--title", "Acme firms"])
+            self.assertEqual(rc, 0, self.stderr)
+            self.check_report(self.html, figures_min=3)
+            self.assertIn("Acme &lt;Analytics&gt;", self.html)
+            self.assertIn("--brand-primary:#1e3a5f", self.html.replace(" ", ""))
+            self.assertIn("--brand-accent:#b45309", self.html.replace(" ", ""))
+            self.assertIn("Prepared by Acme; check before deciding.", self.html)
+            self.assertIn('src="data:image/svg+xml;base64,', self.html)
+            self.assertIn("<title>Acme firms", self.html)
+            with open(brand, "w") as f:  # a typo is one line, and nothing is written
+                json.dump({"colours": {"primary": "red;}</style><script>"}}, f)
+            bad = os.path.join(d, "bad")
+            os.mkdir(bad)
+            p = run([CORRAL, "analyze", GRUNFELD, "--brand", brand, "-o",
+                     os.path.join(bad, "r.html")])
+            self.assertEqual(p.returncode, 125)
+            self.assertEqual(len(p.stderr.decode().strip().splitlines()), 1, p.stderr)
+            self.assertNotIn("<script>", p.stderr.decode())
+            self.assertEqual(os.listdir(bad), [])
+
     def test_data_under_a_private_directory_and_a_symlink(self):
         """Resolved and opened before the privilege drop: /root-like 0700 directories work,
         and a symlinked file keeps the name the user gave it."""
