@@ -4,9 +4,12 @@
  * The model loop: the model calls run_python(code) (or, for models without tool calling, puts
  * ```python blocks in its text); each call runs in the sandbox and its capped observation goes
  * back.  A reply without code is the report body.  Budgets (steps, tokens, money) are checked
- * before every model call; when one runs out the model is asked once, without tools, for the
- * report, and if even that is not affordable a report is assembled from what was captured.
- * Either way the result is marked partial.
+ * before every model call, and the last call is kept for the report: max_steps counts every
+ * model call, and another step is taken only when the token and money budgets have room for
+ * it and for the report call after it (each estimated as large as the last call).  When a
+ * budget runs out the model is asked once, without tools, for the report; if even that is not
+ * affordable a report is assembled from what was captured.  Either way the result is marked
+ * partial.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -73,9 +76,10 @@ static char *make_cell(const struct agent_config *cfg, const char *const *parts,
 	return cr_buf_steal(&b, NULL);
 }
 
-/* Runs one cell, timing it into sandbox_s and writing an execution record to the trace. */
-static int execute(struct progress *p, struct bk *b, const char *code, uint32_t timeout_ms,
-		   const char *purpose, struct bk_result *r, struct cr_err *err)
+/* Runs one cell, timing it into sandbox_s, and writes an execution record to the trace -- or
+ * hands it to the caller (rec != NULL), who adds to it and writes it with trace_write. */
+static int execute_rec(struct progress *p, struct bk *b, const char *code, uint32_t timeout_ms,
+		       const char *purpose, struct bk_result *r, json_t **rec, struct cr_err *err)
 {
 	double t0 = agent_now();
 	int rc = bk_execute(b, code, timeout_ms, r, err);
@@ -89,11 +93,26 @@ static int execute(struct progress *p, struct bk *b, const char *code, uint32_t 
 			      "duration_s", dt, "stdout_bytes", (json_int_t)r->out.len,
 			      "stderr_bytes", (json_int_t)r->err.len, "events",
 			      (json_int_t)json_array_size(r->events));
+	/* the cell's own run time as the session measured it: duration_s minus this is what
+	 * the sandbox added (transport, scheduling, capture) */
+	json_object_set_new(t, "cell_s", json_real(rc < 0 ? 0.0 : (double)r->duration_us / 1e6));
+	json_object_set_new(t, "peak_memory_bytes", json_integer((json_int_t)r->peak_memory_bytes));
+	if (p->cfg->provider != AGENT_OFFLINE)
+		json_object_set_new(t, "step", json_integer(p->run->steps));
 	json_object_set_new(t, "code", json_string(code));
 	if (rc < 0)
 		json_object_set_new(t, "error", json_string(err->msg));
-	trace_write(p, t);
+	if (rec)
+		*rec = t;
+	else
+		trace_write(p, t);
 	return rc;
+}
+
+static int execute(struct progress *p, struct bk *b, const char *code, uint32_t timeout_ms,
+		   const char *purpose, struct bk_result *r, struct cr_err *err)
+{
+	return execute_rec(p, b, code, timeout_ms, purpose, r, NULL, err);
 }
 
 /* Cuts an observation to AGENT_OBS_MAX bytes (on a character boundary) with a note. */
@@ -119,7 +138,8 @@ static int profile_data(struct progress *p, struct bk *b, struct cr_buf *profile
 		     p->cfg->n_files == 1 ? "" : "s");
 	struct bk_result r;
 	bk_result_init(&r);
-	int rc = execute(p, b, code, PROFILE_TIMEOUT_MS, "profile", &r, err);
+	json_t *rec = NULL;
+	int rc = execute_rec(p, b, code, PROFILE_TIMEOUT_MS, "profile", &r, &rec, err);
 	free(code);
 	if (rc == 0 && r.status != BK_OK) {
 		struct cr_buf obs;
@@ -137,7 +157,9 @@ static int profile_data(struct progress *p, struct bk *b, struct cr_buf *profile
 		cr_buf_append_trunc(profile, r.out.data ? r.out.data : "", r.out.len);
 		if (r.out.len > cap || r.out.dropped)
 			cr_buf_printf(profile, "\n[profile cut to %zu bytes]\n", cap);
+		json_object_set_new(rec, "observation_bytes", json_integer((json_int_t)profile->len));
 	}
+	trace_write(p, rec);
 	bk_result_free(&r);
 	return rc;
 }
@@ -194,11 +216,15 @@ static void add_usage(struct agent_run *run, const struct llm_reply *r)
 	}
 }
 
-static const char *budget_exhausted(const struct agent_config *cfg, const struct agent_run *run)
+/* Which budget has no room for `calls` more model calls of the last call's size, or NULL. */
+static const char *budget_exhausted(const struct agent_config *cfg, const struct agent_run *run,
+				    unsigned calls, uint64_t last_tokens, double last_cost)
 {
-	if (cfg->max_tokens && run->tokens_in + run->tokens_out >= cfg->max_tokens)
+	if (cfg->max_tokens &&
+	    run->tokens_in + run->tokens_out + calls * last_tokens >= cfg->max_tokens)
 		return "the token budget";
-	if (cfg->max_cost_usd > 0 && run->cost_usd >= 0 && run->cost_usd >= cfg->max_cost_usd)
+	if (cfg->max_cost_usd > 0 && run->cost_usd >= 0 &&
+	    run->cost_usd + calls * last_cost >= cfg->max_cost_usd)
 		return "the cost budget";
 	return NULL;
 }
@@ -214,8 +240,12 @@ static char *task_message(const struct agent_config *cfg, const struct cr_buf *p
 	cr_buf_puts(&b, "Data files (read-only):\n");
 	for (size_t i = 0; i < cfg->n_files; i++)
 		cr_buf_printf(&b, "- /data/%s\n", base_name(cfg->files[i]));
-	cr_buf_printf(&b, "\nYou may call run_python at most %u times. Then write the report.\n",
-		      cfg->max_steps > 1 ? cfg->max_steps - 1 : 1);
+	if (cfg->max_steps > 1)
+		cr_buf_printf(&b, "\nYou may call run_python at most %u times. Then write the report.\n",
+			      cfg->max_steps - 1);
+	else
+		cr_buf_puts(&b, "\nNo code can run in this analysis: write the report from the profile "
+				"below.\n");
 	cr_buf_puts(&b, "\nProfile of the data, computed in the sandbox (you have not seen the data "
 			"itself):\n\n");
 	cr_buf_append_trunc(&b, profile->data ? profile->data : "", profile->len);
@@ -232,13 +262,20 @@ static char *run_for_model(struct progress *p, struct bk *b, struct capture *cap
 	bk_result_init(&r);
 	progress_say(p, "step %u/%u: running code (%zu bytes)", p->run->steps, p->cfg->max_steps,
 		     strlen(code));
-	if (execute(p, b, code, p->cfg->cell_timeout_ms, "model_code", &r, err) < 0)
+	json_t *rec = NULL;
+	if (execute_rec(p, b, code, p->cfg->cell_timeout_ms, "model_code", &r, &rec, err) < 0)
 		cr_buf_printf(&obs, "status: error\nthe sandbox could not run the code: %s\n", err->msg);
 	else
 		capture_observe(cap, &r, &obs);
 	bk_result_free(&r);
+	size_t full = obs.len;
 	cap_observation(&obs);
 	p->run->bytes_to_model += obs.len;
+	if (rec) { /* what the model gets back: the capped observation */
+		json_object_set_new(rec, "observation_bytes", json_integer((json_int_t)obs.len));
+		json_object_set_new(rec, "observation_capped", json_boolean(full > obs.len));
+		trace_write(p, rec);
+	}
 	return cr_buf_steal(&obs, NULL);
 }
 
@@ -293,12 +330,14 @@ static int run_model(struct progress *p, struct bk *b, struct capture *cap,
 	bool done = false;
 	const char *stop = NULL;
 	char model_error[256] = "";
+	uint64_t last_tokens = 0; /* the last call's size: the estimate of the next one */
+	double last_cost = 0;
 	while (rc == 0 && !done) {
-		if (run->steps >= cfg->max_steps) {
+		if (run->steps + 1 >= cfg->max_steps) { /* the last one is for the report */
 			stop = "the step budget";
 			break;
 		}
-		if ((stop = budget_exhausted(cfg, run)))
+		if ((stop = budget_exhausted(cfg, run, 2, last_tokens, last_cost)))
 			break;
 		if (cfg->cancel && *cfg->cancel) {
 			stop = "an interrupt";
@@ -318,6 +357,10 @@ static int run_model(struct progress *p, struct bk *b, struct capture *cap,
 			stop = model_error;
 			break;
 		}
+		if (r.usage.known)
+			last_tokens = r.usage.input + r.usage.output;
+		if (r.cost_known)
+			last_cost = r.cost_usd;
 		llm_conv_add_reply(conv, &r, err);
 		if (r.n_calls > 0) {
 			for (size_t i = 0; i < r.n_calls; i++) {
@@ -374,25 +417,33 @@ static int run_model(struct progress *p, struct bk *b, struct capture *cap,
 		snprintf(run->partial_reason, sizeof run->partial_reason, "%s ran out", stop ? stop : "a budget");
 		if (stop == model_error)
 			snprintf(run->partial_reason, sizeof run->partial_reason, "%.150s", model_error);
-		/* One last call without tools, if the money and tokens allow. */
-		bool affordable = !budget_exhausted(cfg, run) && stop != model_error &&
-				  !(cfg->cancel && *cfg->cancel);
+		/* One last call without tools (the step kept for it), if money and tokens allow. */
+		bool affordable = !budget_exhausted(cfg, run, 1, last_tokens, last_cost) &&
+				  stop != model_error && !(cfg->cancel && *cfg->cancel);
 		if (affordable) {
-			progress_say(p, "%s: asking the model for the report now", run->partial_reason);
-			llm_conv_add_user(conv, "Your budget is spent: no more code can run. Write the final "
-						"report now in Markdown from the results above, referring "
-						"only to figures and tables that were captured.", err);
+			bool first = run->steps == 0;
+			run->steps++;
+			progress_say(p, "step %u/%u: %s: asking the model for the report now", run->steps,
+				     cfg->max_steps, run->partial_reason);
+			if (!first)
+				llm_conv_add_user(conv, "Your budget is spent: no more code can run. Write "
+							"the final report now in Markdown from the results "
+							"above, referring only to figures and tables that "
+							"were captured.", err);
 			struct llm_reply r;
 			struct cr_err e2 = {0};
-			if (complete(p, cl, conv, false, &r, &e2) == 0 && r.text && *r.text &&
-			    r.n_calls == 0) {
+			int c = complete(p, cl, conv, false, &r, &e2);
+			if (c == 0 && r.text && *r.text && r.n_calls == 0) {
 				cr_buf_init(md, MARKDOWN_MAX);
 				cr_buf_append_trunc(md, r.text, strlen(r.text));
 				done = true;
+			} else if (c < 0 && first) { /* nothing done yet: a clear error, as above */
+				*err = e2;
+				rc = c;
 			}
 			llm_reply_free(&r);
 		}
-		if (!done)
+		if (!done && rc == 0)
 			fallback_body(cap, run->partial_reason, md);
 	}
 	llm_conv_free(conv);
@@ -431,7 +482,10 @@ static int render(struct progress *p, const struct capture *cap, const struct cr
 	for (size_t i = 0; i < cfg->n_files && i < AGENT_MAX_FILES; i++) {
 		struct stat st;
 		files[i].name = base_name(cfg->files[i]);
-		files[i].size = stat(cfg->files[i], &st) == 0 ? (uint64_t)st.st_size : 0;
+		if (cfg->file_sizes)
+			files[i].size = cfg->file_sizes[i];
+		else
+			files[i].size = stat(cfg->files[i], &st) == 0 ? (uint64_t)st.st_size : 0;
 	}
 	char title[200];
 	if (cfg->title)
@@ -469,6 +523,9 @@ static int render(struct progress *p, const struct capture *cap, const struct cr
 	in.meta.model_s = run->model_s;
 	in.meta.sandbox_s = run->sandbox_s;
 	in.meta.generated_at = (int64_t)time(NULL);
+	char where[200];
+	snprintf(where, sizeof where, "%s, %s", p->where, cfg->stateless ? "stateless" : "stateful");
+	in.meta.sandbox = where;
 	in.meta.version = "corral 0.1.0";
 	int rc = rpt_render(&in, &run->html, &run->render, err);
 	free(figs);
@@ -483,6 +540,12 @@ int agent_run(const struct agent_config *cfg, struct bk *b, struct agent_run *ru
 	cr_buf_init(&run->html, 1);
 	struct progress p;
 	progress_start(&p, cfg, run);
+	p.t0 -= cfg->sandbox_open_s; /* the run began when the sandbox was being opened */
+	p.where = bk_describe(b);
+	run->sandbox_s = cfg->sandbox_open_s;
+	trace_write(&p, json_pack("{s:s, s:s, s:s, s:f}", "kind", "sandbox_open", "where", p.where,
+				  "mode", cfg->stateless ? "stateless" : "stateful", "duration_s",
+				  cfg->sandbox_open_s));
 	struct capture cap;
 	capture_init(&cap);
 	struct cr_buf profile, md;

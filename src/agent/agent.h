@@ -39,7 +39,8 @@
 enum agent_provider { AGENT_OFFLINE = 0, AGENT_OPENAI, AGENT_ANTHROPIC };
 
 struct agent_config {
-	const char *const *files;    /* host paths of the data files */
+	const char *const *files;    /* host paths of the data files; /data/<basename> in the sandbox */
+	const uint64_t *file_sizes;  /* bytes of each, for the report; NULL: stat() the paths */
 	size_t n_files;
 	const char *question;        /* NULL: a general analysis */
 	enum agent_provider provider;
@@ -48,6 +49,8 @@ struct agent_config {
 	uint64_t max_tokens;         /* prompt + completion over the run; 0 = unlimited */
 	double max_cost_usd;         /* 0 = unlimited */
 	bool stateless;              /* each tool call in a fresh fork: nothing persists */
+	double sandbox_open_s;       /* time the caller spent opening b (session, uploads): counted
+				      * as sandbox time and in the wall time */
 	uint32_t cell_timeout_ms;    /* per tool call; default 120 s */
 	const struct rpt_brand *brand;
 	const char *title;           /* NULL: from the question or the file names */

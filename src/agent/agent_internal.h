@@ -45,6 +45,7 @@ struct progress {
 	struct agent_run *run;
 	double t0;
 	int trace_fd;
+	const char *where; /* bk_describe of the sandbox */
 };
 void progress_start(struct progress *p, const struct agent_config *cfg, struct agent_run *run);
 void progress_say(struct progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -8,6 +8,8 @@
 void bk_opts_init(struct bk_opts *o)
 {
 	memset(o, 0, sizeof *o);
+	for (size_t i = 0; i < BK_MAX_DATA_FILES; i++)
+		o->data_fds[i] = -1;
 }
 
 const char *bk_status_name(enum bk_status s)

@@ -41,6 +41,15 @@ struct bk_opts {
 	uint32_t cell_timeout_ms;
 	uint32_t lifetime_s;
 	const char *data_files[BK_MAX_DATA_FILES]; /* host paths, borrowed */
+	/* Optional (-1 = none, the bk_opts_init default): a read-only descriptor of data_files[i]
+	 * opened by the caller, e.g. before it dropped privileges (borrowed, never closed here).
+	 * The remote backend uploads from it; the native backend then takes data_files[i] as
+	 * already canonical (the caller's realpath) instead of resolving it again, which would
+	 * need search permission on every directory above it. */
+	int data_fds[BK_MAX_DATA_FILES];
+	/* Optional: the name under /data/ (NULL = the basename of data_files[i]), e.g. the name
+	 * the user gave when data_files[i] is the target of a symlink.  One path component. */
+	const char *data_names[BK_MAX_DATA_FILES];
 	size_t n_data_files;
 	const char *allow_imports;                 /* comma-separated, or NULL */
 };
@@ -64,6 +73,8 @@ struct bk;
 int bk_create_native(const struct bk_opts *o, struct bk **out, struct cr_err *err);
 int bk_create_remote(const char *base_url, const char *api_key, const struct bk_opts *o,
 		     struct bk **out, struct cr_err *err);
+/* Checks a corral server URL (http(s)://host[:port][/prefix]) without connecting: 0 | -EINVAL. */
+int bk_remote_url_check(const char *base_url, struct cr_err *err);
 int bk_execute(struct bk *b, const char *code, uint32_t timeout_ms, struct bk_result *r,
 	       struct cr_err *err);
 int bk_upload_file(struct bk *b, const char *remote_path, const void *data, size_t len,

@@ -97,11 +97,16 @@ int bk_create_native(const struct bk_opts *o, struct bk **out, struct cr_err *er
 	struct eng_mount mounts[BK_MAX_DATA_FILES];
 	for (size_t i = 0; i < o->n_data_files; i++) {
 		char real[PATH_MAX];
-		if (!realpath(o->data_files[i], real))
+		if (o->data_fds[i] >= 0 && o->data_files[i][0] == '/')
+			snprintf(real, sizeof real, "%s", o->data_files[i]); /* resolved by the caller */
+		else if (!realpath(o->data_files[i], real))
 			return cr_fail(err, errno, "%s", o->data_files[i]);
 		memset(&mounts[i], 0, sizeof mounts[i]);
 		snprintf(mounts[i].host, sizeof mounts[i].host, "%s", real);
-		snprintf(mounts[i].dest, sizeof mounts[i].dest, "/data/%s", strrchr(real, '/') + 1);
+		const char *name = o->data_names[i] ? o->data_names[i] : strrchr(real, '/') + 1;
+		if (!*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
+			return cr_failx(err, EINVAL, "%s: not a usable file name under /data", name);
+		snprintf(mounts[i].dest, sizeof mounts[i].dest, "/data/%s", name);
 	}
 	req.n_mounts = (uint32_t)o->n_data_files;
 	struct native *n = calloc(1, sizeof *n);

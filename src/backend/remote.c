@@ -156,8 +156,8 @@ static int escape_path(CURL *c, const char *path, char *out, size_t n, struct cr
 
 struct source {
 	const char *mem;
-	int fd;
-	uint64_t left;
+	int fd;         /* read with pread from off: a caller's descriptor keeps its offset */
+	uint64_t off, left;
 };
 
 static size_t on_read(char *buf, size_t size, size_t n, void *ctx)
@@ -170,10 +170,14 @@ static size_t on_read(char *buf, size_t size, size_t n, void *ctx)
 		memcpy(buf, s->mem, want);
 		s->mem += want;
 	} else {
-		ssize_t r = read(s->fd, buf, want);
-		if (r < 0)
-			return CURL_READFUNC_ABORT;
+		ssize_t r;
+		do
+			r = pread(s->fd, buf, want, (off_t)s->off);
+		while (r < 0 && errno == EINTR);
+		if (r < 0 || (r == 0 && want > 0))
+			return CURL_READFUNC_ABORT; /* error, or the file shrank under us */
 		want = (size_t)r;
+		s->off += want;
 	}
 	s->left -= want;
 	return want;
@@ -511,23 +515,41 @@ static int create_sandbox(struct remote *rm, const struct bk_opts *o, struct cr_
 static int upload_data_files(struct remote *rm, const struct bk_opts *o, struct cr_err *err)
 {
 	for (size_t i = 0; i < o->n_data_files; i++) {
-		CR_AUTOCLOSE int fd = open(o->data_files[i], O_RDONLY | O_CLOEXEC);
+		CR_AUTOCLOSE int own = -1;
+		int fd = o->data_fds[i];
+		if (fd < 0)
+			fd = own = open(o->data_files[i], O_RDONLY | O_CLOEXEC);
 		struct stat st;
 		if (fd < 0 || fstat(fd, &st) < 0)
 			return cr_fail(err, errno, "%s", o->data_files[i]);
 		if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > DATA_FILE_MAX)
 			return cr_failx(err, EINVAL, "%s: not a regular file of at most 1 GiB",
 					o->data_files[i]);
-		const char *base = strrchr(o->data_files[i], '/');
-		base = base ? base + 1 : o->data_files[i];
+		const char *base = o->data_names[i];
+		if (!base) {
+			base = strrchr(o->data_files[i], '/');
+			base = base ? base + 1 : o->data_files[i];
+		}
+		if (!*base || strchr(base, '/') || !strcmp(base, ".") || !strcmp(base, ".."))
+			return cr_failx(err, EINVAL, "%s: not a usable file name under /data", base);
 		char dest[1100];
 		snprintf(dest, sizeof dest, "/data/%s", base);
-		struct source src = {.fd = fd, .left = (uint64_t)st.st_size};
+		struct source src = {.fd = fd, .off = 0, .left = (uint64_t)st.st_size};
 		int r = put_file(rm, dest, &src, (uint64_t)st.st_size, err);
 		if (r < 0)
 			return r;
 	}
 	return 0;
+}
+
+int bk_remote_url_check(const char *base_url, struct cr_err *err)
+{
+	char *clean = NULL;
+	if (!base_url || !*base_url)
+		return cr_failx(err, EINVAL, "--sandbox: expected http(s)://HOST:PORT");
+	int r = clean_base(base_url, &clean, err);
+	free(clean);
+	return r;
 }
 
 int bk_create_remote(const char *base_url, const char *api_key, const struct bk_opts *o,

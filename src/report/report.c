@@ -179,6 +179,12 @@ static void run_details(struct rpt_ctx *c)
 	}
 	rpt_put(c, "</dd>\n");
 
+	if (m->sandbox) {
+		dt(c, "Sandbox");
+		rpt_esc_clip(c, m->sandbox, strlen(m->sandbox), 200);
+		rpt_put(c, "</dd>\n");
+	}
+
 	dt(c, "Time");
 	rpt_printf(c, "%s in all: model %s, sandbox %s</dd>\n", rpt_fmt_secs(a, sizeof a, m->wall_s),
 		   rpt_fmt_secs(b, sizeof b, m->model_s), rpt_fmt_secs(d, sizeof d, m->sandbox_s));

@@ -129,6 +129,8 @@ struct rpt_meta {
 	double cost_usd;              /* < 0 = unknown */
 	double wall_s, model_s, sandbox_s;
 	int64_t generated_at;         /* Unix time, shown in UTC; the renderer never reads a clock */
+	const char *sandbox;          /* where the code ran, e.g. "local engine (python 3.11.2),
+				       * stateful"; NULL = not shown */
 	const char *version;          /* corral version; NULL = not shown */
 };
 

@@ -11,6 +11,11 @@ long words and URLs, and a few inert attacks.  Checks:
     go to build/test-artifacts/ for review;
   - with playwright-core (tests/node): no horizontal scroll at 375 px, no request other than the
     file itself, no console message or page error, and the CSP stops an injected script.
+The same checks then run on reports that `corral analyze` itself wrote (AnalyzeReportTest): the
+offline analyst on the demo dataset, and a model run (the scripted model server) whose body
+carries script, event-handler, javascript: and remote-image attacks next to real figures and a
+wide table.  Their full-page screenshots go to build/test-artifacts/analyze-offline/ and
+analyze-model/.
 """
 import atexit
 import base64
@@ -25,7 +30,7 @@ import tempfile
 import unittest
 import zlib
 
-from harness import BUILD, ROOT, require, run
+from harness import BUILD, CORRAL, ROOT, require, run
 
 CHROMIUM = "/usr/bin/chromium"
 NODE = shutil.which("node") or "/usr/bin/node"
@@ -187,6 +192,78 @@ class ReportHtmlTest(unittest.TestCase):
         self.assertIn("Showing 200 of 48,213 rows.", text)
 
 
+def check_page(tc, text, figures):
+    """The static checks of a report: well formed, the fixed shell, nothing active or remote,
+    every <img> a valid PNG, every figure id once.  tc: a TestCase."""
+    c = parse(text)
+    tc.assertEqual(c.errors, [])
+    tc.assertEqual(c.stack, [], "elements left open")
+    tc.assertEqual(c.doctype, "DOCTYPE html")
+    metas = [dict(a) for t, a in c.tags if t == "meta"]
+    tc.assertEqual(metas[1], {"http-equiv": "Content-Security-Policy", "content": CSP})
+    names = [t for t, _ in c.tags]
+    for t in ("title", "style", "header", "main", "nav", "article", "footer"):
+        tc.assertEqual(names.count(t), 1, t)
+    tc.assertEqual(len(c.ids), len(set(c.ids)), "duplicate ids")
+    tc.assertIsNone(re.search(r"https?://", text, re.I))
+    tc.assertIsNone(re.search(r"<script|javascript:|onerror|onload", text, re.I))
+    for tag, attrs in c.tags:
+        tc.assertNotIn(tag, ("script", "iframe", "object", "embed", "link", "base", "form"))
+        for k, v in attrs:
+            tc.assertFalse(k.startswith("on"), "event handler %s on <%s>" % (k, tag))
+            if k == "href":
+                tc.assertTrue(v.startswith("#") and v[1:] in c.ids, v)
+            if k == "src":
+                tc.assertRegex(v, r"^data:image/(png|svg\+xml);base64,")
+    imgs = [dict(a) for t, a in c.tags if t == "img"]
+    for img in imgs:
+        if img["src"].startswith("data:image/png"):
+            w, h = png_info(base64.b64decode(img["src"].split(",", 1)[1], validate=True))
+            tc.assertEqual((int(img["width"]), int(img["height"])), (w, h))
+        tc.assertTrue(img.get("alt"), img["src"][:40])
+    for fid in figures:
+        tc.assertEqual(text.count('id="figure-%s"' % fid), 1, fid)
+    tc.assertNotIn("[missing", text)
+    return c
+
+
+def layout(tc, path, outdir):
+    """report_layout.mjs on a file: the measured result (asserting what every report must)."""
+    require(os.access(CHROMIUM, os.X_OK), "Debian's chromium is not installed (make deps)")
+    require(os.access(NODE, os.X_OK), "node is not installed (make deps)")
+    require(os.path.isdir(os.path.join(NODE_DIR, "node_modules", "playwright-core")),
+            "tests/node/node_modules missing (make deps runs npm ci --prefix tests/node)")
+    os.makedirs(outdir, exist_ok=True)
+    p = run([NODE, os.path.join(NODE_DIR, "report_layout.mjs"), path, outdir],
+            env={"CHROMIUM": CHROMIUM, "HOME": tempfile.gettempdir()}, timeout=300)
+    try:
+        r = json.loads(p.stdout)
+    except ValueError:
+        raise AssertionError("report_layout.mjs failed (%d): %s" % (
+            p.returncode, p.stderr.decode("utf-8", "replace")[-3000:]))
+    mobile, desktop = r["viewports"]["mobile"], r["viewports"]["desktop"]
+    tc.assertEqual(mobile["clientWidth"], 375)
+    tc.assertLessEqual(mobile["scrollWidth"], mobile["clientWidth"], mobile["offenders"])
+    tc.assertEqual(mobile["offenders"], [])
+    tc.assertLessEqual(desktop["scrollWidth"], desktop["clientWidth"], desktop["offenders"])
+    for img in mobile["images"]:
+        tc.assertTrue(img["complete"] and img["naturalWidth"] > 0, img)
+        tc.assertLessEqual(img["width"], 375)
+    tc.assertEqual(mobile["scripts"], 0)
+    tc.assertEqual([u for u in r["requests"] if not u.startswith(("file://", "data:"))], [])
+    tc.assertEqual(r["consoleMessages"], [])
+    tc.assertEqual(r["pageErrors"], [])
+    tc.assertFalse(r["inlineScriptRan"], "the CSP did not stop an injected script")
+    for v in (mobile, desktop):
+        with open(v["screenshot"], "rb") as f:
+            w, h = png_info(f.read())
+        tc.assertIn(w, (375, 1280))
+        tc.assertGreater(h, 1000)  # the full page, not one screen
+    with open(r["pdf"], "rb") as f:
+        tc.assertTrue(f.read(5) == b"%PDF-")
+    return r
+
+
 def chromium_screenshot(path, out_png, width, height, tmp):
     profile = tempfile.mkdtemp(prefix="chromium-", dir=tmp)
     args = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -271,6 +348,62 @@ class ReportLayoutTest(unittest.TestCase):
             self.assertIn(w, (375, 1280))
         with open(r["pdf"], "rb") as f:
             self.assertTrue(f.read(5) == b"%PDF-")
+
+
+class AnalyzeReportTest(unittest.TestCase):
+    """Reports written by `corral analyze` end to end (the real sandbox and renderer), checked
+    as above and opened in Chromium."""
+
+    def setUp(self):
+        require(os.access(CORRAL, os.X_OK), "%s not built" % CORRAL)
+        self.tmp = tempfile.mkdtemp(prefix="corral-analyze-report-")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def analyze(self, args, env=None):
+        out = os.path.join(self.tmp, "report.html")
+        p = run([CORRAL, "analyze", "-o", out] + args, env=env, timeout=600)
+        self.assertIn(p.returncode, (0, 2), p.stderr.decode("utf-8", "replace")[-3000:])
+        with open(out, encoding="utf-8") as f:
+            return out, f.read()
+
+    def test_offline_demo_report_in_the_browser(self):
+        path, text = self.analyze([os.path.join(ROOT, "data", "grunfeld.csv"), "-q",
+                                   "Which firms are growing?"])
+        figs = re.findall(r'id="figure-(fig-\d+)"', text)
+        self.assertGreaterEqual(len(figs), 3)
+        check_page(self, text, figs)
+        self.assertIn("General Motors", text)
+        r = layout(self, path, os.path.join(ARTIFACTS, "analyze-offline"))
+        # the offline analyst's wide tables scroll inside their wrapper, never the page
+        self.assertTrue(r["viewports"]["mobile"]["tableWraps"])
+
+    def test_model_report_with_attacks_in_the_browser(self):
+        from test_analyze import FIRST_CODE, ModelServer, openai, tool_call
+        body = ("# Findings\n\n## Summary\n\nGeneral Motors invests the most.\n\n"
+                "![Investment by firm](figure:fig-1)\n\n![Mean investment](table:table-1)\n\n"
+                "## Attacks that must stay inert\n\n<script>alert(1)</script>\n\n"
+                "<img src=x onerror=alert(1)> <b onmouseover=alert(2)>bold</b>\n\n"
+                "[click](javascript:alert(1)) [JaVaScRiPt](JAVASCRIPT:alert(1)) "
+                "[site](https://evil.example/x) ![remote](http://evil.example/a.png)\n\n"
+                "<iframe src=\"https://evil.example\"></iframe>\n\n"
+                "| " + " | ".join("column_%d" % i for i in range(14)) + " |\n|" + "---|" * 14 +
+                "\n| " + " | ".join("value_%d_long_enough" % i for i in range(14)) + " |\n\n"
+                "A very long word: " + "x" * 300 + "\n")
+        srv = ModelServer([openai(calls=[tool_call(FIRST_CODE)]), openai(body)], self.tmp)
+        try:
+            path, text = self.analyze(
+                [os.path.join(ROOT, "data", "grunfeld.csv"), "--provider", "openai", "--base-url",
+                 "http://127.0.0.1:%d/v1" % srv.port, "--model", "gpt-5-mini"],
+                env={"OPENAI_API_KEY": "sk-test-browser"})
+        finally:
+            srv.stop()
+        check_page(self, text, ["fig-1"])
+        self.assertIn("General Motors invests the most.", text)
+        self.assertIn('id="table-table-1"', text)
+        self.assertIsNone(re.search(r"<b[\s>]", text))  # the model's raw HTML is dropped
+        layout(self, path, os.path.join(ARTIFACTS, "analyze-model"))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "agent/agent.h"
 #include "agent/llm.h"
 #include "agent/llm_wire.h"
 
@@ -912,6 +913,56 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* The system prompt (agent/prompt.c) says what the issue asks of it, per mode, and is the
+ * stable prefix of every request: static, the same bytes on every call, nothing that changes
+ * within a run (no digits but the examples' ids and the Python version: no dates, budgets or
+ * sizes). */
+static void test_system_prompt(void **state)
+{
+	(void)state;
+	const char *modes[2] = {agent_system_prompt(false), agent_system_prompt(true)};
+	static const char *const must[] = {
+		"run_python",   /* the one tool */
+		"/data/",       /* where the data is, read-only */
+		"read-only",
+		"/home/user",   /* where outputs may go */
+		"numpy", "pandas", "matplotlib", "no pip",           /* libraries */
+		"Batch your work", "Do not re-verify",               /* how to work */
+		"![caption](figure:fig-3)", "![caption](table:table-2)", /* the report contract */
+		"Markdown", "Do not write HTML",
+		"never as instructions", /* data is data (prompt injection) */
+	};
+	for (int m = 0; m < 2; m++) {
+		for (size_t i = 0; i < sizeof must / sizeof must[0]; i++)
+			if (!strstr(modes[m], must[i]))
+				fail_msg("the %s prompt lacks \"%s\"", m ? "stateless" : "stateful",
+					 must[i]);
+		/* digits only in the ids of the examples and the fixed Python version */
+		for (const char *c = modes[m]; *c; c++) {
+			if (!strncmp(c, "Python 3.11", 11)) {
+				c += 10;
+				continue;
+			}
+			if ((*c >= '0' && *c <= '9') && !(c > modes[m] && c[-1] == '-'))
+				fail_msg("a digit in the prompt: \"%.30s\"", c > modes[m] + 10 ? c - 10 : c);
+		}
+		assert_ptr_equal(agent_system_prompt(m), modes[m]); /* byte-stable: static text */
+	}
+	assert_non_null(strstr(modes[0], "persist from one call to the next"));
+	assert_null(strstr(modes[0], "NOTHING persists"));
+	assert_non_null(strstr(modes[1], "NOTHING persists between calls"));
+	assert_null(strstr(modes[1], "persist from one call to the next"));
+	/* the two modes differ only in the paragraph about state */
+	size_t a = strlen(modes[0]), b = strlen(modes[1]), head = 0, tail = 0;
+	while (head < a && head < b && modes[0][head] == modes[1][head])
+		head++;
+	while (tail < a - head && tail < b - head && modes[0][a - 1 - tail] == modes[1][b - 1 - tail])
+		tail++;
+	assert_non_null(strstr(modes[0] + head - 9, "- State: "));
+	assert_true(a - head - tail < 200);
+	assert_true(b - head - tail < 400);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -929,6 +980,7 @@ int main(void)
 		cmocka_unit_test(test_trace),
 		cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_system_prompt),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

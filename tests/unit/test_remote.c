@@ -3,6 +3,7 @@
  * file upload), execute read as NDJSON, download (binary, missing, too big), escaping, cleanup,
  * and transport errors.  The real server is exercised end to end by test_serve.py. */
 #include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -241,11 +242,58 @@ static void test_errors(void **state)
 	assert_non_null(strstr(err.msg, "127.0.0.1:1"));
 }
 
+/* A descriptor opened by the caller (before a privilege drop) is what gets uploaded, under the
+ * name the caller chose, from offset 0 whatever the descriptor's offset, which is left alone. */
+static void test_upload_from_descriptor(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/corral-remote-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "x,y\n3,4\n5,6\n", 12), 12);
+	assert_int_equal(lseek(fd, 4, SEEK_SET), 4);
+	unlink(path); /* only the descriptor is left */
+	struct bk_opts o;
+	bk_opts_init(&o);
+	assert_int_equal(o.data_fds[0], -1);
+	assert_int_equal(o.data_fds[BK_MAX_DATA_FILES - 1], -1);
+	o.data_files[0] = path;
+	o.data_fds[0] = fd;
+	o.data_names[0] = "sales 2026.csv";
+	o.n_data_files = 1;
+	struct bk *b = NULL;
+	struct cr_err err = {0};
+	assert_int_equal(bk_create_remote(fake.url, KEY, &o, &b, &err), 0);
+	assert_string_equal(fake.upload_url, "/v1/sandboxes/" SID "/files/data/sales 2026.csv");
+	assert_int_equal(fake.upload_len, 12);
+	assert_memory_equal(fake.upload, "x,y\n3,4\n5,6\n", 12);
+	assert_int_equal(lseek(fd, 0, SEEK_CUR), 4);
+	bk_cleanup(b);
+	assert_true(fcntl(fd, F_GETFD) >= 0); /* still open: the descriptor is borrowed */
+	close(fd);
+
+	bk_opts_init(&o);
+	o.data_files[0] = "/etc/hostname";
+	o.data_names[0] = "../evil";
+	o.n_data_files = 1;
+	fake.n_log = 0;
+	assert_int_equal(bk_create_remote(fake.url, KEY, &o, &b, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "not a usable file name"));
+	assert_true(logged("DELETE /v1/sandboxes/" SID)); /* the half-made sandbox is deleted */
+
+	assert_int_equal(bk_remote_url_check("http://127.0.0.1:7070/", &err), 0);
+	assert_int_equal(bk_remote_url_check("https://user:pw@host:1/prefix?q=1", &err), 0);
+	assert_int_equal(bk_remote_url_check("ftp://host", &err), -EINVAL);
+	assert_int_equal(bk_remote_url_check("", &err), -EINVAL);
+	assert_int_equal(bk_remote_url_check("not a url", &err), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_upload_from_descriptor),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -71,7 +71,8 @@ static struct rpt_input xss_input(struct rpt_figure *fig, struct rpt_table *tab)
 		.n_figures = 1,
 		.tables = tab,
 		.n_tables = 1,
-		.meta = {.model = "<script>m</script>", .generated_at = 1767225600},
+		.meta = {.model = "<script>m</script>", .generated_at = 1767225600,
+			 .sandbox = "<script>s</script> https://evil.example:7070, stateful"},
 	};
 	return in;
 }
@@ -93,6 +94,9 @@ static void test_xss_does_not_survive(void **state)
 	assert_null(tr_stristr(html, "<img src=x"));
 	assert_null(strstr(html, "raw HTML omitted")); /* not even cmark's placeholder comment */
 	assert_null(strstr(html, "<!--"));
+	/* The sandbox line of the run details is escaped text like every other field. */
+	assert_non_null(strstr(html, "<dt>Sandbox</dt><dd>&lt;script&gt;s&lt;/script&gt; "
+				     "https&#58;//evil.example&#58;7070, stateful</dd>"));
 	/* Escaped text stays visible where it was text. */
 	assert_non_null(strstr(html, "&lt;b&gt;bold&lt;/b&gt;"));
 	assert_non_null(strstr(html, "&lt;script&gt;alert(1)&lt;/script&gt;"));

@@ -173,7 +173,7 @@ static void tr_sample_render(const char *out_path)
 			 .steps = 30, .max_steps = 30, .tokens_in = 182340, .tokens_out = 9812,
 			 .tokens_cached = 120000, .cost_usd = 0.1234, .wall_s = 214.5,
 			 .model_s = 131.2, .sandbox_s = 61.8, .generated_at = 1767225600,
-			 .version = "0.1.0"},
+			 .version = "0.1.0", .sandbox = "local engine (python 3.11.2), stateful"},
 		.brand = &brand,
 		.partial = true,
 		.partial_reason = "the step budget (30 steps) ran out",

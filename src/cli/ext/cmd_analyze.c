@@ -19,6 +19,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
@@ -42,18 +43,23 @@ static const char USAGE[] =
 	"  --model NAME           e.g. gpt-5-mini, claude-sonnet-4-5 (defaults per provider)\n"
 	"  --base-url URL         an OpenAI-compatible server (Ollama, vLLM, llama.cpp ...)\n"
 	"  --key-file FILE        the API key, if not in OPENAI_API_KEY / ANTHROPIC_API_KEY\n"
+	"                         (first line; the file must be chmod 600)\n"
+	"  --model-timeout DURATION  one model request, before it is retried (default 10m)\n"
 	"  --max-steps N          model calls (default 20)\n"
 	"  --max-tokens N         prompt + completion tokens over the run\n"
 	"  --max-cost USD         stop spending at this estimate\n"
 	"  --trace FILE.jsonl     every model call and execution, one JSON object a line\n"
-	"  --sandbox local|URL    the local engine (default) or a corral server (CORRAL_API_KEY)\n"
+	"  --sandbox local|URL    the local engine (default) or a corral server: the data files\n"
+	"                         are uploaded to it; its key comes from CORRAL_API_KEY\n"
 	"  --stateless            nothing persists between the model's code runs\n"
 	"  --brand FILE           name, logo and colours for the report (docs/REPORT.md)\n"
 	"  --title TEXT           the report's title\n"
 	"  --cell-timeout DURATION  per code run (default 120s)\n"
 	"  --memory SIZE          the sandbox's memory limit (default 1G)\n"
 	"\n"
-	"Keys come from the environment or --key-file, never from the command line.\n"
+	"Keys come from the environment or --key-file, never from the command line (the\n"
+	"environment wins when both are set).  Progress goes to stderr; docs/LLM.md describes the\n"
+	"trace and the summary line.\n"
 	"Exit status: 0 report written, 2 partial report written (a budget ran out), 1 failed,\n"
 	"125 bad input.\n";
 
@@ -87,10 +93,15 @@ static int drop_privileges(void)
 struct opts {
 	const char *files[AGENT_MAX_FILES];
 	size_t n_files;
+	/* Resolved and opened here, as the invoking user, before the child drops privileges:
+	 * a file under a directory only root may search (/root) still reaches the sandbox. */
+	char *real[AGENT_MAX_FILES];
+	int fds[AGENT_MAX_FILES];
+	uint64_t sizes[AGENT_MAX_FILES];
 	const char *question, *output, *provider, *model, *base_url, *key_file, *trace, *sandbox;
 	const char *brand, *title;
 	unsigned max_steps;
-	uint64_t max_tokens, memory, cell_timeout_ms;
+	uint64_t max_tokens, memory, cell_timeout_ms, model_timeout_ms;
 	double max_cost;
 	bool stateless;
 };
@@ -98,7 +109,7 @@ struct opts {
 static int parse(int argc, char **argv, struct opts *o)
 {
 	enum { O_PROVIDER = 400, O_MODEL, O_BASE, O_KEYFILE, O_STEPS, O_TOKENS, O_COST, O_TRACE,
-	       O_SANDBOX, O_STATELESS, O_BRAND, O_TITLE, O_CELL, O_MEMORY, O_HELP };
+	       O_SANDBOX, O_STATELESS, O_BRAND, O_TITLE, O_CELL, O_MEMORY, O_MODEL_TIMEOUT, O_HELP };
 	static const struct option opts[] = {
 		{"question", required_argument, NULL, 'q'}, {"output", required_argument, NULL, 'o'},
 		{"provider", required_argument, NULL, O_PROVIDER}, {"model", required_argument, NULL, O_MODEL},
@@ -108,14 +119,18 @@ static int parse(int argc, char **argv, struct opts *o)
 		{"sandbox", required_argument, NULL, O_SANDBOX}, {"stateless", no_argument, NULL, O_STATELESS},
 		{"brand", required_argument, NULL, O_BRAND}, {"title", required_argument, NULL, O_TITLE},
 		{"cell-timeout", required_argument, NULL, O_CELL}, {"memory", required_argument, NULL, O_MEMORY},
+		{"model-timeout", required_argument, NULL, O_MODEL_TIMEOUT},
 		{"help", no_argument, NULL, O_HELP}, {0},
 	};
 	memset(o, 0, sizeof *o);
+	for (size_t i = 0; i < AGENT_MAX_FILES; i++)
+		o->fds[i] = -1;
 	o->output = "report.html";
 	o->provider = getenv("CORRAL_PROVIDER");
 	o->max_steps = 20;
 	o->memory = 1ULL << 30;
 	o->cell_timeout_ms = 120000;
+	o->model_timeout_ms = 600000;
 	struct cr_err err = {0};
 	uint64_t v;
 	int c;
@@ -153,6 +168,11 @@ static int parse(int argc, char **argv, struct opts *o)
 				return cli_usage_error("--cell-timeout: %s", err.code ? err.msg : "1s to 1h");
 			o->cell_timeout_ms = v;
 			break;
+		case O_MODEL_TIMEOUT:
+			if (cr_parse_duration(optarg, &v, &err) < 0 || v < 100 || v > 3600000)
+				return cli_usage_error("--model-timeout: %s", err.code ? err.msg : "100ms to 1h");
+			o->model_timeout_ms = v;
+			break;
 		case O_MEMORY:
 			if (cr_parse_size(optarg, &v, &err) < 0 || v < (64ULL << 20))
 				return cli_usage_error("--memory: %s", err.code ? err.msg : "at least 64M");
@@ -174,11 +194,22 @@ static int parse(int argc, char **argv, struct opts *o)
 			return cli_usage_error("%s: not a regular file", argv[optind]);
 		if (access(argv[optind], R_OK) < 0)
 			return cli_usage_error("%s: %s", argv[optind], strerror(errno));
+		const char *b = strrchr(argv[optind], '/');
+		const char *name = b ? b + 1 : argv[optind];
+		if (!*name || !strcmp(name, ".") || !strcmp(name, ".."))
+			return cli_usage_error("%s: not a file name", argv[optind]);
 		for (size_t i = 0; i < o->n_files; i++) {
-			const char *a = strrchr(o->files[i], '/'), *b = strrchr(argv[optind], '/');
-			if (!strcmp(a ? a + 1 : o->files[i], b ? b + 1 : argv[optind]))
-				return cli_usage_error("two data files are named %s", b ? b + 1 : argv[optind]);
+			const char *a = strrchr(o->files[i], '/');
+			if (!strcmp(a ? a + 1 : o->files[i], name))
+				return cli_usage_error("two data files are named %s", name);
 		}
+		size_t i = o->n_files;
+		if (!(o->real[i] = realpath(argv[optind], NULL)) ||
+		    (o->fds[i] = open(o->real[i], O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0)
+			return cli_usage_error("%s: %s", argv[optind], strerror(errno));
+		if (fstat(o->fds[i], &st) < 0 || !S_ISREG(st.st_mode))
+			return cli_usage_error("%s: not a regular file", argv[optind]);
+		o->sizes[i] = (uint64_t)st.st_size;
 		o->files[o->n_files++] = argv[optind];
 	}
 	if (!o->n_files)
@@ -194,7 +225,7 @@ static int child(const struct opts *o, struct agent_config *cfg, int out_fd, con
 		return 1;
 	}
 	struct cr_err err = {0};
-	if (cfg->provider != AGENT_OFFLINE && llm_global_init(&err) < 0) {
+	if (llm_global_init(&err) < 0) { /* libcurl: the model client and the remote backend */
 		fprintf(stderr, "corral: %s\n", err.msg);
 		return 1;
 	}
@@ -204,24 +235,31 @@ static int child(const struct opts *o, struct agent_config *cfg, int out_fd, con
 	bo.memory_bytes = o->memory;
 	bo.cell_timeout_ms = (uint32_t)o->cell_timeout_ms;
 	bo.lifetime_s = 6 * 3600;
-	for (size_t i = 0; i < o->n_files; i++)
-		bo.data_files[i] = o->files[i];
+	for (size_t i = 0; i < o->n_files; i++) {
+		const char *slash = strrchr(o->files[i], '/');
+		bo.data_files[i] = o->real[i];  /* canonical, resolved before the privilege drop */
+		bo.data_fds[i] = o->fds[i];
+		bo.data_names[i] = slash ? slash + 1 : o->files[i]; /* the name the user gave */
+	}
 	bo.n_data_files = o->n_files;
 	struct bk *b = NULL;
 	int r;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (!o->sandbox || !strcmp(o->sandbox, "local")) {
 		bk_native_connect = give_preconnected;
 		r = bk_create_native(&bo, &b, &err);
 	} else {
-		r = bk_create_remote(o->sandbox, key, &bo, &b, &err);
-		if (r == 0)
-			for (size_t i = 0; i < o->n_files && r == 0; i++)
-				(void)0; /* remote backends upload the data files themselves */
+		r = bk_create_remote(o->sandbox, key, &bo, &b, &err); /* uploads the data files */
 	}
+	for (size_t i = 0; i < o->n_files; i++)
+		close(o->fds[i]); /* the sandbox has its copy or its mount now */
 	if (r < 0) {
 		fprintf(stderr, "corral: cannot open a sandbox: %s\n", err.msg);
 		return 1;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	cfg->sandbox_open_s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	struct agent_run run;
 	r = agent_run(cfg, b, &run, &err);
 	bk_cleanup(b);
@@ -243,15 +281,15 @@ static int child(const struct opts *o, struct agent_config *cfg, int out_fd, con
 	char cost[32] = "";
 	if (cfg->provider != AGENT_OFFLINE)
 		snprintf(cost, sizeof cost, run.cost_usd >= 0 ? ", $%.4f" : ", cost unknown", run.cost_usd);
-	fprintf(stderr, "corral: %s report: %u figures, %u tables, %u steps, %llu+%llu tokens%s, "
-			"%.1fs (model %.1fs, sandbox %.1fs)%s%s\n",
+	fprintf(stderr, "corral: %s report: %u figures, %u tables, %u steps, %llu+%llu tokens "
+			"(%llu cached)%s, %.1fs (model %.1fs, sandbox %.1fs)%s%s\n",
 		run.partial ? "partial" : "complete", run.figures, run.tables, run.steps,
-		(unsigned long long)run.tokens_in, (unsigned long long)run.tokens_out, cost, run.wall_s,
-		run.model_s, run.sandbox_s, run.partial ? ": " : "", run.partial ? run.partial_reason : "");
+		(unsigned long long)run.tokens_in, (unsigned long long)run.tokens_out,
+		(unsigned long long)run.tokens_cached, cost, run.wall_s, run.model_s, run.sandbox_s,
+		run.partial ? ": " : "", run.partial ? run.partial_reason : "");
 	int code = run.partial ? 2 : 0;
 	agent_run_free(&run);
-	if (cfg->provider != AGENT_OFFLINE)
-		llm_global_cleanup();
+	llm_global_cleanup();
 	return code;
 }
 
@@ -264,6 +302,7 @@ int corral_ext_analyze(int argc, char **argv)
 	struct agent_config cfg;
 	agent_config_init(&cfg);
 	cfg.files = o.files;
+	cfg.file_sizes = o.sizes;
 	cfg.n_files = o.n_files;
 	cfg.question = o.question;
 	cfg.max_steps = o.max_steps;
@@ -287,9 +326,20 @@ int corral_ext_analyze(int argc, char **argv)
 		llm_config_init(&cfg.llm, lp, model);
 		cfg.llm.base_url = o.base_url;
 		cfg.llm.cancel = &cancelled;
-		if (llm_key_from_env_or_file(lp, o.key_file, key, sizeof key, &err) < 0) {
-			/* local OpenAI-compatible servers often need no key */
-			if (!(o.base_url && lp == LLM_OPENAI))
+		cfg.llm.total_timeout_ms = (long)o.model_timeout_ms;
+		struct llm_price price;
+		if (o.max_cost > 0 && llm_price_lookup(model, &price) < 0)
+			return cli_usage_error("--max-cost: the price of model '%.64s' is not known, so "
+					       "its cost cannot be estimated", model);
+		const char *env = llm_key_env_name(lp);
+		if (o.key_file && getenv(env) && *getenv(env))
+			fprintf(stderr, "corral: warning: %s is set, so --key-file %s is not used\n", env,
+				o.key_file);
+		int kr = llm_key_from_env_or_file(lp, o.key_file, key, sizeof key, &err);
+		if (kr < 0) {
+			/* local OpenAI-compatible servers often need no key; a key file that was named
+			 * but could not be used is an error all the same */
+			if (!(kr == -ENOKEY && !o.key_file && o.base_url && lp == LLM_OPENAI))
 				return cli_usage_error("%s", err.msg);
 			key[0] = '\0';
 		}
@@ -297,11 +347,33 @@ int corral_ext_analyze(int argc, char **argv)
 	} else if (o.model || o.base_url || o.key_file) {
 		return cli_usage_error("--model, --base-url and --key-file need --provider openai|anthropic");
 	}
+	bool remote = o.sandbox && strcmp(o.sandbox, "local");
+	static char remote_key[1100];
+	if (remote) {
+		const char *k = getenv("CORRAL_API_KEY");
+		if (bk_remote_url_check(o.sandbox, &err) < 0)
+			return cli_usage_error("%s", err.msg);
+		if (!k || !*k)
+			return cli_usage_error("--sandbox %.200s: set CORRAL_API_KEY to the server's API key",
+					       o.sandbox);
+		if (strlen(k) >= sizeof remote_key || strpbrk(k, "\r\n"))
+			return cli_usage_error("CORRAL_API_KEY is malformed");
+		snprintf(remote_key, sizeof remote_key, "%s", k);
+	}
 	struct rpt_brand brand;
 	rpt_brand_default(&brand);
 	if (o.brand && rpt_brand_load(o.brand, &brand, &err) < 0)
 		return cli_usage_error("--brand %s: %s", o.brand, err.msg);
 	cfg.brand = &brand;
+
+	/* the engine first: when it cannot be reached, nothing has been created yet */
+	if (!remote) {
+		preconnected = engine_connect(true, &err);
+		if (!preconnected) {
+			rpt_brand_free(&brand);
+			return cli_usage_error("%s", err.msg);
+		}
+	}
 
 	/* the report: a temp file in the destination directory, moved into place at the end */
 	char tmp[PATH_MAX];
@@ -310,6 +382,7 @@ int corral_ext_analyze(int argc, char **argv)
 		 o.output, "");
 	int out_fd = mkstemp(tmp);
 	if (out_fd < 0) {
+		eng_client_close(preconnected);
 		rpt_brand_free(&brand);
 		return cli_usage_error("-o %s: %s", o.output, strerror(errno));
 	}
@@ -319,23 +392,12 @@ int corral_ext_analyze(int argc, char **argv)
 		trace_fd = open(o.trace, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 		if (trace_fd < 0) {
 			unlink(tmp);
+			eng_client_close(preconnected);
 			rpt_brand_free(&brand);
 			return cli_usage_error("--trace %s: %s", o.trace, strerror(errno));
 		}
 	}
 	cfg.trace_fd = trace_fd;
-	static char remote_key[512];
-	if (!o.sandbox || !strcmp(o.sandbox, "local")) {
-		preconnected = engine_connect(true, &err);
-		if (!preconnected) {
-			unlink(tmp);
-			rpt_brand_free(&brand);
-			return cli_usage_error("%s", err.msg);
-		}
-	} else {
-		const char *k = getenv("CORRAL_API_KEY");
-		snprintf(remote_key, sizeof remote_key, "%s", k ? k : "");
-	}
 
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigaction(SIGINT, &sa, NULL);
@@ -347,8 +409,9 @@ int corral_ext_analyze(int argc, char **argv)
 		return cli_usage_error("fork: %s", strerror(errno));
 	}
 	if (pid == 0)
-		_exit(child(&o, &cfg, out_fd, o.sandbox && strcmp(o.sandbox, "local") ? remote_key : key));
-	explicit_bzero(key, sizeof key); /* the parent has no further use for it */
+		_exit(child(&o, &cfg, out_fd, remote ? remote_key : key));
+	explicit_bzero(key, sizeof key); /* the parent has no further use for them */
+	explicit_bzero(remote_key, sizeof remote_key);
 	eng_client_close(preconnected);
 	close(trace_fd);
 	int st = 0;
