@@ -33,10 +33,15 @@ if [ -n "$missing" ]; then
 	apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
-# playwright-core for the report layout test, exactly as locked in tests/node/package-lock.json
-# (it drives /usr/bin/chromium; it downloads no browser).
+# tests/node's npm packages, exactly as locked in tests/node/package-lock.json: playwright-core
+# for the report layout test (it drives /usr/bin/chromium; it downloads no browser) and the
+# official E2B SDKs (e2b, @e2b/code-interpreter) that test corral serve as real clients.
 node_dir="$(dirname "$0")/../tests/node"
-if [ -f "$node_dir/package-lock.json" ] && [ ! -d "$node_dir/node_modules/playwright-core" ]; then
+missing_npm=""
+for m in playwright-core e2b @e2b/code-interpreter; do
+	[ -d "$node_dir/node_modules/$m" ] || missing_npm="$missing_npm $m"
+done
+if [ -f "$node_dir/package-lock.json" ] && [ -n "$missing_npm" ]; then
 	echo "corral: installing tests/node modules (npm ci)" >&2
 	npm ci --prefix "$node_dir" --silent --no-audit --no-fund >/dev/null
 fi

@@ -51,6 +51,32 @@ bool cr_utf8_valid(const char *s, size_t n)
 	return true;
 }
 
+char *cr_utf8_sanitize(const char *s, size_t n, size_t *out_len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	if (n > (SIZE_MAX - 1) / 3)
+		return NULL;
+	char *o = malloc(n * 3 + 1); /* each bad byte becomes 3 bytes at most */
+	if (!o)
+		return NULL;
+	size_t i = 0, k = 0;
+	while (i < n) {
+		size_t l = utf8_seq(p + i, n - i);
+		if (l) {
+			memcpy(o + k, p + i, l);
+			k += l;
+			i += l;
+		} else {
+			memcpy(o + k, "\xEF\xBF\xBD", 3);
+			k += 3;
+			i++;
+		}
+	}
+	o[k] = '\0';
+	*out_len = k;
+	return o;
+}
+
 size_t cr_utf8_clip(const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s;

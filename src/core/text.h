@@ -17,6 +17,10 @@ bool cr_utf8_valid(const char *p, size_t n);
  * (used to cut capped text without splitting a character). */
 size_t cr_utf8_clip(const char *p, size_t n);
 
+/* A copy of p[0..n) with every byte that does not start a valid sequence replaced by U+FFFD
+ * (lossy; for protocols that carry text only).  NUL-terminated; *out_len excludes the NUL. */
+char *cr_utf8_sanitize(const char *p, size_t n, size_t *out_len);
+
 char *cr_base64_encode(const void *data, size_t n, size_t *out_len);
 /* Accepts padded standard base64; ignores no characters (whitespace is an error). */
 void *cr_base64_decode(const char *s, size_t n, size_t *out_len);

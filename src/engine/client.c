@@ -241,6 +241,13 @@ int eng_client_command(struct eng_client *c, uint64_t session, const char *cwd,
 	return r < 0 ? r : event_stream(c, cb, ctx, final, err);
 }
 
+int eng_client_interrupt(struct eng_client *c, uint64_t session, struct cr_err *err)
+{
+	struct eng_req_session req = {.session = session};
+	int r = send_req(c, ENG_REQ_INTERRUPT, &req, sizeof req, NULL, 0, err);
+	return r < 0 ? r : expect(c, ENG_RSP_OK, NULL, sizeof(struct eng_rsp_ok), err);
+}
+
 int eng_client_context(struct eng_client *c, uint64_t session, const char *name, bool create,
 		       struct cr_err *err)
 {

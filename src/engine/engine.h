@@ -96,6 +96,8 @@ int eng_cmd_encode(const char *cwd, const char *const *argv, const char *const *
 		   struct cr_buf *out, struct cr_err *err);
 int eng_client_context(struct eng_client *c, uint64_t session, const char *name, bool create,
 		       struct cr_err *err);
+/* Interrupts whatever cell or command the session is running (from another connection). */
+int eng_client_interrupt(struct eng_client *c, uint64_t session, struct cr_err *err);
 int eng_client_write_file(struct eng_client *c, uint64_t session, const char *path,
 			  const void *data, size_t len, struct cr_err *err);
 /* Streams a file into *out (bounded by max; -EFBIG past it). */

@@ -18,7 +18,7 @@
 
 /* -- helpers ---------------------------------------------------------------------------- */
 
-static json_t *parse_object(const char *body, size_t len, size_t max, struct cr_err *err)
+json_t *srv_json_object(const char *body, size_t len, size_t max, struct cr_err *err)
 {
 	if (len == 0) {
 		cr_failx(err, EINVAL, "the request body must be a JSON object");
@@ -34,8 +34,8 @@ static json_t *parse_object(const char *body, size_t len, size_t max, struct cr_
 }
 
 /* Refuses keys outside allowed (NULL-terminated). */
-static int only_keys(const json_t *o, const char *const *allowed, const char *where,
-		     struct cr_err *err)
+int srv_json_only_keys(const json_t *o, const char *const *allowed, const char *where,
+		       struct cr_err *err)
 {
 	const char *k;
 	json_t *v;
@@ -129,7 +129,7 @@ static int parse_limits(const json_t *l, struct eng_limits *out, struct cr_err *
 					   "idle_timeout_s", "tmp", NULL};
 	if (!json_is_object(l))
 		return cr_failx(err, EINVAL, "'limits' must be an object");
-	int r = only_keys(l, KEYS, "'limits'", err);
+	int r = srv_json_only_keys(l, KEYS, "'limits'", err);
 	if (r < 0)
 		return r;
 	bool present;
@@ -199,27 +199,28 @@ static bool env_name_ok(const char *k)
 	return true;
 }
 
-static int parse_env(const json_t *e, char *block, size_t cap, struct cr_err *err)
+int srv_json_env(const json_t *e, const char *name, char *block, size_t cap,
+		 struct cr_err *err)
 {
 	if (!json_is_object(e))
-		return cr_failx(err, EINVAL, "'env' must be an object of strings");
+		return cr_failx(err, EINVAL, "'%s' must be an object of strings", name);
 	if (json_object_size(e) > SRV_ENV_MAX)
-		return cr_failx(err, EINVAL, "'env' has more than %u variables", SRV_ENV_MAX);
+		return cr_failx(err, EINVAL, "'%s' has more than %u variables", name, SRV_ENV_MAX);
 	size_t off = 0;
 	const char *k;
 	json_t *v;
 	json_object_foreach((json_t *)e, k, v) {
 		if (!env_name_ok(k))
-			return cr_failx(err, EINVAL, "'env': names are [A-Za-z_][A-Za-z0-9_]*, at most "
-					"%u characters", SRV_ENV_NAME_MAX);
+			return cr_failx(err, EINVAL, "'%s': names are [A-Za-z_][A-Za-z0-9_]*, at "
+					"most %u characters", name, SRV_ENV_NAME_MAX);
 		if (!json_is_string(v))
-			return cr_failx(err, EINVAL, "'env': values must be strings");
+			return cr_failx(err, EINVAL, "'%s': values must be strings", name);
 		size_t kl = strlen(k), vl = json_string_length(v);
 		if (memchr(json_string_value(v), '\0', vl))
-			return cr_failx(err, EINVAL, "'env': values cannot hold NUL bytes");
+			return cr_failx(err, EINVAL, "'%s': values cannot hold NUL bytes", name);
 		/* K=V\0 plus the block's final \0 */
 		if (off + kl + 1 + vl + 1 + 1 > cap)
-			return cr_failx(err, EINVAL, "'env' exceeds %zu bytes in total", cap - 1);
+			return cr_failx(err, EINVAL, "'%s' exceeds %zu bytes in total", name, cap - 1);
 		memcpy(block + off, k, kl);
 		block[off + kl] = '=';
 		memcpy(block + off + kl + 1, json_string_value(v), vl);
@@ -230,7 +231,7 @@ static int parse_env(const json_t *e, char *block, size_t cap, struct cr_err *er
 	return 0;
 }
 
-static int parse_metadata(const json_t *m, json_t **out, struct cr_err *err)
+int srv_json_metadata(const json_t *m, json_t **out, struct cr_err *err)
 {
 	if (!json_is_object(m))
 		return cr_failx(err, EINVAL, "'metadata' must be an object of strings");
@@ -255,10 +256,10 @@ int srv_parse_create(const char *body, size_t len, struct srv_create_req *out,
 	static const char *const KEYS[] = {"mode", "timeout_s", "limits", "env", "metadata", NULL};
 	memset(out, 0, sizeof *out);
 	/* an empty body means "all defaults" */
-	json_t *j = len ? parse_object(body, len, 1u << 20, err) : json_object();
+	json_t *j = len ? srv_json_object(body, len, 1u << 20, err) : json_object();
 	if (!j)
 		return -(err && err->code ? err->code : EINVAL);
-	int r = only_keys(j, KEYS, NULL, err);
+	int r = srv_json_only_keys(j, KEYS, NULL, err);
 	const char *mode = NULL;
 	if (r == 0 && (r = cr_json_get_str(j, "mode", &mode, err)) == 0 && mode) {
 		if (!strcmp(mode, "stateful"))
@@ -277,9 +278,9 @@ int srv_parse_create(const char *body, size_t len, struct srv_create_req *out,
 	if (r == 0 && (v = json_object_get(j, "limits")) && !json_is_null(v))
 		r = parse_limits(v, &out->limits, err);
 	if (r == 0 && (v = json_object_get(j, "env")) && !json_is_null(v))
-		r = parse_env(v, out->env, sizeof out->env, err);
+		r = srv_json_env(v, "env", out->env, sizeof out->env, err);
 	if (r == 0 && (v = json_object_get(j, "metadata")) && !json_is_null(v))
-		r = parse_metadata(v, &out->metadata, err);
+		r = srv_json_metadata(v, &out->metadata, err);
 	if (r == 0 && !out->metadata && !(out->metadata = json_object()))
 		r = cr_fail(err, ENOMEM, "metadata");
 	json_decref(j);
@@ -316,10 +317,10 @@ int srv_parse_execute(const char *body, size_t len, struct srv_exec_req *out,
 	static const char *const KEYS[] = {"code", "context", "timeout_s", "svg", NULL};
 	memset(out, 0, sizeof *out);
 	snprintf(out->context, sizeof out->context, "default");
-	json_t *j = parse_object(body, len, 8u << 20, err);
+	json_t *j = srv_json_object(body, len, 8u << 20, err);
 	if (!j)
 		return -(err && err->code ? err->code : EINVAL);
-	int r = only_keys(j, KEYS, NULL, err);
+	int r = srv_json_only_keys(j, KEYS, NULL, err);
 	json_t *code = json_object_get(j, "code");
 	if (r == 0 && !json_is_string(code))
 		r = cr_failx(err, EINVAL, "'code' is required and must be a string");
@@ -367,12 +368,12 @@ void srv_exec_req_free(struct srv_exec_req *q)
 int srv_parse_timeout(const char *body, size_t len, uint32_t *timeout_s, struct cr_err *err)
 {
 	static const char *const KEYS[] = {"timeout_s", NULL};
-	json_t *j = parse_object(body, len, 1u << 16, err);
+	json_t *j = srv_json_object(body, len, 1u << 16, err);
 	if (!j)
 		return -(err && err->code ? err->code : EINVAL);
 	bool present = false;
 	uint64_t u = 0;
-	int r = only_keys(j, KEYS, NULL, err);
+	int r = srv_json_only_keys(j, KEYS, NULL, err);
 	if (r == 0)
 		r = get_uint(j, "timeout_s", 1, SRV_TIMEOUT_MAX_S, &present, &u, err);
 	if (r == 0 && !present)
@@ -422,7 +423,7 @@ static const struct {
 	{ENOSPC, 507, "insufficient_storage"}, {ESHUTDOWN, 503, "unavailable"},
 	{ECONNREFUSED, 503, "unavailable"},  {ECONNRESET, 503, "unavailable"},
 	{EPIPE, 503, "unavailable"},         {ENOMEM, 503, "unavailable"},
-	{ETIMEDOUT, 504, "timeout"},
+	{ETIMEDOUT, 504, "timeout"},         {ENOSYS, 501, "not_implemented"},
 };
 
 unsigned srv_status_for_errno(int errnum, const char **code)

@@ -55,6 +55,11 @@ struct srv_exec_req {
 	char context[ENG_NAME_MAX];
 	uint32_t timeout_ms;      /* 0 = the sandbox's cell timeout */
 	bool svg;
+	bool command;             /* code is a command payload (eng_cmd_encode), not Python */
+	/* srv_exec_start waits this long for the first frame (0: for it, however long): a cell
+	 * that prints nothing for seconds must not hold back the reply's status line from a
+	 * client whose timeout only starts once the status arrived (the E2B SDKs). */
+	uint32_t first_frame_wait_ms;
 };
 int srv_parse_execute(const char *body, size_t len, struct srv_exec_req *out,
 		      struct cr_err *err);
@@ -62,6 +67,18 @@ void srv_exec_req_free(struct srv_exec_req *q);
 
 /* {"timeout_s": N}: 1 <= N <= SRV_TIMEOUT_MAX_S. */
 int srv_parse_timeout(const char *body, size_t len, uint32_t *timeout_s, struct cr_err *err);
+
+/* Shared by the route families' parsers (api_json.c, e2b_json.c). */
+json_t *srv_json_object(const char *body, size_t len, size_t max, struct cr_err *err);
+/* Refuses keys outside allowed (NULL-terminated), naming the first unknown one. */
+int srv_json_only_keys(const json_t *o, const char *const *allowed, const char *where,
+		       struct cr_err *err);
+/* An object of strings -> the engine's "K=V\0K=V\0\0" block (names checked, size capped);
+ * name is the field, for the messages. */
+int srv_json_env(const json_t *e, const char *name, char *block, size_t cap,
+		 struct cr_err *err);
+/* An object of short strings (SRV_META_*) -> a deep copy in *out. */
+int srv_json_metadata(const json_t *m, json_t **out, struct cr_err *err);
 
 /* A size given as a number of bytes or a string ("512M", "1.5G"). */
 int srv_json_size(const json_t *v, const char *name, uint64_t *out, struct cr_err *err);

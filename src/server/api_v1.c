@@ -132,7 +132,7 @@ static enum MHD_Result create(struct srv_req *r)
 		return srv_reply_errno(r, rc, &err);
 	}
 	struct srv_sandbox sb;
-	rc = srv_ids_add(r->key, created.session, q.mode, q.metadata, &sb, &err);
+	rc = srv_ids_add(r->key, created.session, q.mode, q.metadata, "base", &sb, &err);
 	srv_create_req_free(&q);
 	if (rc < 0) {
 		struct cr_err e2;

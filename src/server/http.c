@@ -21,12 +21,23 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "server/e2b_json.h"
 #include "server/srv_internal.h"
 
 /* Route families: add a family's table here (and nothing else). */
-static const struct srv_route *const FAMILIES[] = {srv_routes_v1, NULL};
+static const struct {
+	const char *name;
+	const struct srv_route *routes;
+} FAMILIES[] = {
+	{"native", srv_routes_v1},     /* docs/openapi.json lists exactly these */
+	{"e2b", srv_routes_e2b},       /* E2B's control plane */
+	{"envd", srv_routes_envd},     /* E2B's in-sandbox daemon */
+	{"interpreter", srv_routes_interp},
+	{NULL, NULL},
+};
 
 static const struct srv_route *routes[SRV_MAX_ROUTES];
+static const char *route_family[SRV_MAX_ROUTES];
 static unsigned n_routes;
 static uint32_t id_prefix;
 static _Atomic uint64_t id_seq;
@@ -34,17 +45,19 @@ static _Atomic uint64_t id_seq;
 static void flatten_routes(void)
 {
 	n_routes = 0;
-	for (size_t f = 0; FAMILIES[f]; f++)
-		for (const struct srv_route *r = FAMILIES[f]; r->method; r++)
-			if (n_routes < SRV_MAX_ROUTES)
+	for (size_t f = 0; FAMILIES[f].name; f++)
+		for (const struct srv_route *r = FAMILIES[f].routes; r->method; r++)
+			if (n_routes < SRV_MAX_ROUTES) {
+				route_family[n_routes] = FAMILIES[f].name;
 				routes[n_routes++] = r;
+			}
 }
 
 void srv_print_routes(FILE *f)
 {
 	flatten_routes();
 	for (unsigned i = 0; i < n_routes; i++)
-		fprintf(f, "%s %s\n", routes[i]->method, routes[i]->pattern);
+		fprintf(f, "%s %s %s\n", routes[i]->method, routes[i]->pattern, route_family[i]);
 }
 
 /* -- matching ---------------------------------------------------------------------------- */
@@ -139,6 +152,12 @@ const char *srv_query(const struct srv_req *r, const char *name)
 	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+int srv_query_decoded(const struct srv_req *r, const char *name, char *out, size_t n)
+{
+	const char *raw = srv_query(r, name);
+	return raw ? srv_decode(raw, out, n) : -ENOENT;
+}
+
 int srv_decode(const char *in, char *out, size_t n)
 {
 	size_t l = strlen(in);
@@ -162,6 +181,8 @@ void srv_req_unref(struct srv_req *r)
 		return;
 	if (r->state_free && r->state)
 		r->state_free(r->state);
+	if (r->have_sb)
+		json_decref(r->sb.metadata);
 	cr_buf_free(&r->body);
 	free(r->path);
 	free(r);
@@ -249,7 +270,8 @@ enum MHD_Result srv_reply_data(struct srv_req *r, unsigned status, const char *c
 	return queue(r, status, resp, content_type);
 }
 
-enum MHD_Result srv_reply_json(struct srv_req *r, unsigned status, json_t *body)
+enum MHD_Result srv_reply_json_header(struct srv_req *r, unsigned status, json_t *body,
+				      const char *header, const char *value)
 {
 	char *s = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
 	json_decref(body);
@@ -259,8 +281,15 @@ enum MHD_Result srv_reply_json(struct srv_req *r, unsigned status, json_t *body)
 	struct MHD_Response *resp = MHD_create_response_from_buffer(l, s, MHD_RESPMEM_MUST_FREE);
 	if (!resp)
 		free(s);
+	else if (header)
+		MHD_add_response_header(resp, header, value);
 	r->bytes_out += l;
 	return queue(r, status, resp, "application/json");
+}
+
+enum MHD_Result srv_reply_json(struct srv_req *r, unsigned status, json_t *body)
+{
+	return srv_reply_json_header(r, status, body, NULL, NULL);
 }
 
 enum MHD_Result srv_reply_empty(struct srv_req *r, unsigned status)
@@ -268,6 +297,33 @@ enum MHD_Result srv_reply_empty(struct srv_req *r, unsigned status)
 	struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"",
 								    MHD_RESPMEM_PERSISTENT);
 	return queue(r, status, resp, NULL);
+}
+
+/* The dialect of a request's errors: its route's, or -- for a path no route knows -- E2B's
+ * when the request carries an E2B credential (so that the SDKs can read the message). */
+static enum srv_dialect dialect_of(const struct srv_req *r)
+{
+	if (r->route)
+		return r->route->dialect;
+	if (srv_header(r, "X-API-KEY") || srv_header(r, "E2b-Sandbox-Id"))
+		return SRV_E2B;
+	return SRV_NATIVE;
+}
+
+/* A streaming Connect RPC reports errors inside a 200 reply: the end-of-stream envelope. */
+static enum MHD_Result stream_error(struct srv_req *r, unsigned status, const char *msg)
+{
+	struct cr_buf b;
+	cr_buf_init(&b, 4096);
+	if (e2b_end_stream(&b, e2b_connect_code(status), msg) < 0) {
+		cr_buf_free(&b);
+		return MHD_NO;
+	}
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_COPY);
+	r->bytes_out += b.len;
+	cr_buf_free(&b);
+	return queue(r, 200, resp, "application/connect+json");
 }
 
 enum MHD_Result srv_reply_error(struct srv_req *r, unsigned status, const char *code,
@@ -278,6 +334,7 @@ enum MHD_Result srv_reply_error(struct srv_req *r, unsigned status, const char *
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	enum srv_dialect d = dialect_of(r);
 	if (status == 401)
 		srv_metrics_refused(SRV_REFUSED_AUTH);
 	else if (status == 429)
@@ -287,7 +344,13 @@ enum MHD_Result srv_reply_error(struct srv_req *r, unsigned status, const char *
 	else if (status == 400)
 		srv_metrics_refused(SRV_REFUSED_BAD_REQUEST);
 	r->error_code = code;
-	json_t *o = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
+	if (d == SRV_CONNECT && r->route && r->route->stream)
+		return stream_error(r, status, msg);
+	json_t *o = d == SRV_E2B     ? json_pack("{s:i, s:s}", "code", (int)status, "message", msg)
+		  : d == SRV_CONNECT ? json_pack("{s:s, s:s}", "code", e2b_connect_code(status),
+						 "message", msg)
+				     : json_pack("{s:{s:s, s:s}}", "error", "code", code,
+						 "message", msg);
 	char *s = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
 	json_decref(o);
 	struct MHD_Response *resp =
@@ -299,7 +362,7 @@ enum MHD_Result srv_reply_error(struct srv_req *r, unsigned status, const char *
 	r->bytes_out += strlen(s);
 	if (status == 429)
 		MHD_add_response_header(resp, "Retry-After", "2");
-	if (status == 401)
+	if (status == 401 && d == SRV_NATIVE)
 		MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"corral\"");
 	if (status == 503)
 		MHD_add_response_header(resp, "Retry-After", "5");
@@ -387,6 +450,42 @@ static bool authenticate(struct srv_req *r)
 	return r->key >= 0;
 }
 
+/* The sandbox a data-plane request is for: E2b-Sandbox-Id, else a Host of the form
+ * "<port>-<id>.<domain>" (E2B's own addressing, for a TLS proxy in front of corral). */
+static bool sandbox_named(const struct srv_req *r, char *id, size_t n)
+{
+	const char *h = srv_header(r, "E2b-Sandbox-Id");
+	if (h) {
+		snprintf(id, n, "%s", h);
+		return true;
+	}
+	const char *host = srv_header(r, MHD_HTTP_HEADER_HOST);
+	const char *dash = host ? strchr(host, '-') : NULL;
+	const char *dot = dash ? strchr(dash, '.') : NULL;
+	if (!dot || (size_t)(dot - dash - 1) >= n)
+		return false;
+	snprintf(id, n, "%.*s", (int)(dot - dash - 1), dash + 1);
+	return true;
+}
+
+static int sandbox_auth(struct srv_req *r)
+{
+	char id[SRV_ID_LEN + 8];
+	if (!sandbox_named(r, id, sizeof id))
+		return -ENOENT;
+	snprintf(r->sandbox, sizeof r->sandbox, "%.*s", (int)strspn(id,
+		 "abcdefghijklmnopqrstuvwxyz0123456789_"), id);
+	const char *tok = srv_header(r, "X-Access-Token");
+	if (!tok)
+		tok = srv_header(r, "E2B-Traffic-Access-Token");
+	int rc = srv_ids_get_by_token(id, tok, &r->sb);
+	if (rc == 0) {
+		r->have_sb = true;
+		r->key = r->sb.owner;
+	}
+	return rc;
+}
+
 static enum MHD_Result begin(struct srv_req *r, const char *url)
 {
 	char allow[128];
@@ -410,8 +509,17 @@ static enum MHD_Result begin(struct srv_req *r, const char *url)
 				r->sandbox[k++] = *p;
 		r->sandbox[k] = '\0';
 	}
-	if (r->route->auth != SRV_AUTH_NONE && !authenticate(r))
+	if (r->route->auth == SRV_AUTH_SANDBOX) {
+		int a = sandbox_auth(r);
+		if (a == -ENOENT)
+			return srv_reply_error(r, 502, "sandbox_not_found", "the sandbox was not found: "
+					       "it ended, timed out or never existed");
+		if (a < 0)
+			return srv_reply_error(r, 401, "unauthorized",
+					       "missing or invalid access token for this sandbox");
+	} else if (r->route->auth != SRV_AUTH_NONE && !authenticate(r)) {
 		return srv_reply_error(r, 401, "unauthorized", "missing or invalid API key");
+	}
 	const char *cl = srv_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl && r->route->body != SRV_BODY_RAW) {
 		char *end;

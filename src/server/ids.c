@@ -13,12 +13,26 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "core/text.h"
+#include "server/e2b_json.h"
 #include "server/srv_internal.h"
 
 struct entry {
 	struct srv_sandbox sb;
+	json_t *contexts;        /* array of names, or NULL */
+	uint32_t pid;            /* the running E2B command, 0 = none */
+	char tag[SRV_TAG_MAX];
+	json_t *process;
 	struct entry *next;
 };
+
+static void entry_free(struct entry *e)
+{
+	json_decref(e->sb.metadata);
+	json_decref(e->contexts);
+	json_decref(e->process);
+	free(e);
+}
 
 static struct {
 	pthread_mutex_t lock;
@@ -42,8 +56,7 @@ void srv_ids_free(void)
 	for (size_t i = 0; g.buckets && i < g.n_buckets; i++) {
 		for (struct entry *e = g.buckets[i], *next; e; e = next) {
 			next = e->next;
-			json_decref(e->sb.metadata);
-			free(e);
+			entry_free(e);
 		}
 	}
 	free(g.buckets);
@@ -86,11 +99,20 @@ static void copy_out(const struct entry *e, struct srv_sandbox *out)
 }
 
 int srv_ids_add(int owner, uint64_t session, uint32_t mode, json_t *metadata,
-		struct srv_sandbox *out, struct cr_err *err)
+		const char *template_id, struct srv_sandbox *out, struct cr_err *err)
 {
 	struct entry *e = calloc(1, sizeof *e);
 	if (!e)
 		return cr_fail(err, ENOMEM, "id map");
+	unsigned char tok[SRV_TOKEN_LEN / 2];
+	if (getrandom(tok, sizeof tok, 0) != (ssize_t)sizeof tok) {
+		free(e);
+		return cr_fail(err, EIO, "getrandom");
+	}
+	for (size_t i = 0; i < sizeof tok; i++)
+		snprintf(e->sb.token + 2 * i, 3, "%02x", tok[i]);
+	snprintf(e->sb.template_id, sizeof e->sb.template_id, "%s",
+		 template_id ? template_id : "base");
 	e->sb.session = session;
 	e->sb.owner = owner;
 	e->sb.mode = mode;
@@ -141,6 +163,134 @@ int srv_ids_get(const char *id, int owner, struct srv_sandbox *out)
 	return r;
 }
 
+int srv_ids_get_by_token(const char *id, const char *token, struct srv_sandbox *out)
+{
+	if (!id_wellformed(id))
+		return -ENOENT;
+	pthread_mutex_lock(&g.lock);
+	struct entry *e = find(id);
+	int r = -ENOENT;
+	if (e) {
+		r = -EACCES;
+		if (token && cr_consttime_eq(token, strlen(token), e->sb.token, SRV_TOKEN_LEN)) {
+			copy_out(e, out);
+			r = 0;
+		}
+	}
+	pthread_mutex_unlock(&g.lock);
+	return r;
+}
+
+/* The entry of a well-formed id, under the lock (NULL: none); the caller unlocks. */
+static struct entry *locked(const char *id)
+{
+	if (!id_wellformed(id))
+		return NULL;
+	pthread_mutex_lock(&g.lock);
+	struct entry *e = find(id);
+	if (!e)
+		pthread_mutex_unlock(&g.lock);
+	return e;
+}
+
+static ssize_t ctx_index(const struct entry *e, const char *ctx)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(e->contexts, i, v)
+		if (!strcmp(json_string_value(v), ctx))
+			return (ssize_t)i;
+	return -1;
+}
+
+int srv_ids_ctx_add(const char *id, const char *ctx)
+{
+	struct entry *e = locked(id);
+	if (!e)
+		return -ENOENT;
+	int r = 0;
+	if (!e->contexts && !(e->contexts = json_array()))
+		r = -ENOMEM;
+	else if (!strcmp(ctx, "default") || ctx_index(e, ctx) >= 0)
+		r = -EEXIST;
+	else if (json_array_size(e->contexts) + 1 >= E2B_CONTEXTS_MAX)
+		r = -ENOSPC;
+	else if (json_array_append_new(e->contexts, json_string(ctx)) < 0)
+		r = -ENOMEM;
+	pthread_mutex_unlock(&g.lock);
+	return r;
+}
+
+int srv_ids_ctx_remove(const char *id, const char *ctx)
+{
+	struct entry *e = locked(id);
+	if (!e)
+		return -ENOENT;
+	ssize_t i = e->contexts ? ctx_index(e, ctx) : -1;
+	if (i >= 0)
+		json_array_remove(e->contexts, (size_t)i);
+	pthread_mutex_unlock(&g.lock);
+	return i >= 0 ? 0 : -ENOENT;
+}
+
+bool srv_ids_ctx_has(const char *id, const char *ctx)
+{
+	if (!strcmp(ctx, "default"))
+		return true;
+	struct entry *e = locked(id);
+	if (!e)
+		return false;
+	bool has = e->contexts && ctx_index(e, ctx) >= 0;
+	pthread_mutex_unlock(&g.lock);
+	return has;
+}
+
+json_t *srv_ids_ctx_list(const char *id)
+{
+	struct entry *e = locked(id);
+	if (!e)
+		return NULL;
+	json_t *a = e->contexts ? json_deep_copy(e->contexts) : json_array();
+	pthread_mutex_unlock(&g.lock);
+	return a;
+}
+
+int srv_ids_set_process(const char *id, uint32_t pid, const char *tag, json_t *config)
+{
+	struct entry *e = locked(id);
+	if (!e) {
+		json_decref(config);
+		return -ENOENT;
+	}
+	json_decref(e->process);
+	e->process = pid ? config : NULL;
+	if (!pid)
+		json_decref(config);
+	e->pid = pid;
+	snprintf(e->tag, sizeof e->tag, "%s", pid && tag ? tag : "");
+	pthread_mutex_unlock(&g.lock);
+	return 0;
+}
+
+int srv_ids_get_process(const char *id, uint32_t *pid, char *tag, size_t tag_n,
+			json_t **config)
+{
+	struct entry *e = locked(id);
+	if (!e)
+		return -ENOENT;
+	int r = -ENOENT;
+	if (e->pid) {
+		*pid = e->pid;
+		if (tag_n)
+			snprintf(tag, tag_n, "%s", e->tag);
+		if (config)
+			*config = json_incref(e->process);
+		r = 0;
+	}
+	pthread_mutex_unlock(&g.lock);
+	return r;
+}
+
 int srv_ids_remove(const char *id, int owner)
 {
 	if (!id_wellformed(id))
@@ -154,8 +304,7 @@ int srv_ids_remove(const char *id, int owner)
 			continue;
 		*pp = e->next;
 		g.n--;
-		json_decref(e->sb.metadata);
-		free(e);
+		entry_free(e);
 		r = 0;
 		break;
 	}
@@ -202,9 +351,10 @@ size_t srv_ids_prune(const uint64_t *sessions, size_t n, uint64_t snapshot_mono_
 	uint64_t *sorted = n ? malloc(n * sizeof *sorted) : NULL;
 	if (n && !sorted)
 		return 0;
-	if (n)
+	if (n) { /* (qsort of NULL is undefined even for 0 elements: UBSan aborts on it) */
 		memcpy(sorted, sessions, n * sizeof *sorted);
-	qsort(sorted, n, sizeof *sorted, cmp_u64);
+		qsort(sorted, n, sizeof *sorted, cmp_u64);
+	}
 	size_t removed = 0;
 	pthread_mutex_lock(&g.lock);
 	for (size_t i = 0; i < g.n_buckets; i++) {
@@ -218,8 +368,7 @@ size_t srv_ids_prune(const uint64_t *sessions, size_t n, uint64_t snapshot_mono_
 			}
 			*pp = e->next;
 			g.n--;
-			json_decref(e->sb.metadata);
-			free(e);
+			entry_free(e);
 			removed++;
 		}
 	}

@@ -201,7 +201,7 @@ int srv_exec_start(struct srv_exec *x, uint64_t session, const struct srv_exec_r
 	if (!x->cl)
 		return -(err->code ? err->code : EIO);
 	x->efd = eng_client_fd(x->cl);
-	if (strcmp(q->context, "default")) {
+	if (!q->command && q->context[0] && strcmp(q->context, "default")) {
 		/* contexts are made on first use; "already exists" is the expected answer later */
 		int r = eng_client_context(x->cl, session, q->context, true, err);
 		if (r < 0 && r != -EINVAL) {
@@ -213,11 +213,19 @@ int srv_exec_start(struct srv_exec *x, uint64_t session, const struct srv_exec_r
 	memset(&req, 0, sizeof req);
 	req.session = session;
 	req.timeout_ms = q->timeout_ms;
-	req.flags = q->svg ? ENG_EXEC_SVG : 0;
+	req.flags = (q->svg ? ENG_EXEC_SVG : 0) | (q->command ? ENG_EXEC_COMMAND : 0);
 	snprintf(req.context, sizeof req.context, "%s", q->context);
 	int r = eng_frame_write2(x->efd, ENG_REQ_EXECUTE, &req, sizeof req, q->code, q->code_len);
 	if (r < 0)
 		return cr_fail(err, -r, "sending the cell to the engine");
+	if (q->first_frame_wait_ms) {
+		struct pollfd p = {.fd = x->efd, .events = POLLIN};
+		int n;
+		while ((n = poll(&p, 1, (int)q->first_frame_wait_ms)) < 0 && errno == EINTR)
+			;
+		if (n == 0)
+			return 0; /* running and silent so far: the first frame is read later */
+	}
 	bool clean = false;
 	r = exec_read_frame(x, &clean, err);
 	if (r < 0) {
@@ -293,7 +301,8 @@ int srv_upload_begin(struct srv_upload *u, uint64_t session, const char *path, u
 		u->cl = NULL;
 		return cr_fail(err, -r, "writing to the engine");
 	}
-	u->left = size;
+	u->stream = size == ENG_SIZE_STREAM;
+	u->left = u->stream ? srv_cfg()->max_upload_bytes : size;
 	return 0;
 }
 
@@ -327,6 +336,11 @@ void srv_upload_data(struct srv_upload *u, const char *data, size_t len)
 {
 	if (u->error)
 		return;
+	if (len > u->left && u->stream) {
+		u->error = cr_failx(&u->err, EFBIG, "uploads are limited to %llu bytes",
+				    (unsigned long long)srv_cfg()->max_upload_bytes);
+		return;
+	}
 	if (len > u->left) {
 		u->error = cr_failx(&u->err, EINVAL, "the body is longer than its Content-Length");
 		return;
@@ -346,10 +360,15 @@ void srv_upload_data(struct srv_upload *u, const char *data, size_t len)
 int srv_upload_end(struct srv_upload *u)
 {
 	bool reusable = false;
-	if (!u->error && u->left)
+	if (!u->error && u->left && !u->stream)
 		u->error = cr_failx(&u->err, EINVAL, "the body is shorter than its Content-Length");
 	if (!u->error)
 		upload_flush(u);
+	if (!u->error && u->stream) { /* the end of an upload of unknown size: an empty frame */
+		int r = eng_frame_write(eng_client_fd(u->cl), ENG_REQ_DATA, "", 0);
+		if (r < 0)
+			u->error = cr_fail(&u->err, -r, "writing to the engine");
+	}
 	if (!u->error) {
 		struct eng_frame_hdr h;
 		struct cr_buf b;

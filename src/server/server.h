@@ -13,8 +13,8 @@
  *   ... drop privileges ...
  *   srv_run(&cfg, &err);            // serves until SIGTERM/SIGINT; never exits the process
  *
- * Route families (native v1 today, an E2B-compatible surface later) each live in one file and
- * export a route table (server/srv_internal.h); srv_print_routes lists every route served.
+ * Route families (the native v1 API; E2B's control plane, envd and code interpreter) each live
+ * in one file and export a route table (server/srv_internal.h); srv_print_routes lists them.
  * The config and the keys are borrowed by srv_run for its whole duration.
  */
 #ifndef CORRAL_SERVER_SERVER_H
@@ -75,7 +75,8 @@ int srv_key_generate(char *out, size_t n, struct cr_err *err);
  * thread (and so in every thread it starts). */
 int srv_run(const struct srv_config *cfg, struct cr_err *err);
 
-/* One line per route: "METHOD PATTERN" (what `corral serve --print-routes` prints). */
+/* One line per route: "METHOD PATTERN FAMILY" (what `corral serve --print-routes` prints);
+ * families: native, e2b, envd, interpreter. */
 void srv_print_routes(FILE *f);
 
 #endif

@@ -38,12 +38,44 @@
 enum srv_auth {
 	SRV_AUTH_NONE = 0,
 	SRV_AUTH_BEARER,  /* Authorization: Bearer <key> (native API) */
-	SRV_AUTH_API_KEY, /* X-API-KEY: <key>, e2b_<hex> keys only (E2B surface) */
+	SRV_AUTH_API_KEY, /* X-API-KEY: <key>, e2b_<hex> keys only (E2B control plane) */
+	/* The E2B data plane (envd, interpreter): the sandbox named by E2b-Sandbox-Id (or the
+	 * Host "<port>-<id>.<domain>") and its token in X-Access-Token or
+	 * E2B-Traffic-Access-Token; r->sb is filled.  An unknown sandbox is 502, as E2B's own
+	 * proxy answers for one that ended (the SDKs read it as "not running"). */
+	SRV_AUTH_SANDBOX,
+};
+/* How a route family's errors look. */
+enum srv_dialect {
+	SRV_NATIVE = 0, /* {"error": {"code": "not_found", "message": ...}} */
+	SRV_E2B,        /* {"code": 404, "message": ...} (E2B's REST APIs) */
+	SRV_CONNECT,    /* {"code": "not_found", "message": ...} (Connect RPC, unary) */
 };
 enum srv_body {
 	SRV_BODY_NONE = 0, /* a body is read and ignored (capped) */
 	SRV_BODY_JSON,     /* collected into r->body, capped at max_json_bytes */
 	SRV_BODY_RAW,      /* streamed to route->upload, chunk by chunk */
+};
+
+/* -- sandbox ids (ids.c) ------------------------------------------------------------- */
+
+#define SRV_ID_LEN 19 /* "sb_" + 16 hex */
+
+#define SRV_TOKEN_LEN 32 /* hex digits of a sandbox's access token */
+#define SRV_TAG_MAX 64
+
+struct srv_sandbox {
+	char id[SRV_ID_LEN + 1];
+	uint64_t session;       /* the engine's session id */
+	int owner;              /* key index */
+	uint32_t mode;
+	uint64_t created_unix_ms;
+	uint64_t added_mono_ms; /* for pruning against an engine snapshot */
+	json_t *metadata;       /* object of strings; a caller's copy holds its own reference */
+	char template_id[48];   /* E2B's name for the image ("base" for native sandboxes) */
+	/* The E2B data plane's credential for this one sandbox (envd and the interpreter are
+	 * reached without the API key): random, compared in constant time. */
+	char token[SRV_TOKEN_LEN + 1];
 };
 
 struct srv_req;
@@ -60,12 +92,18 @@ struct srv_route {
 	void (*upload)(struct srv_req *r, const char *data, size_t len);
 	/* the whole request is in: reply */
 	srv_handler handle;
+	enum srv_dialect dialect;
+	/* SRV_CONNECT, server streaming: errors go as 200 + an end-of-stream envelope */
+	bool stream;
 };
 
 extern const struct srv_route srv_routes_v1[];
+extern const struct srv_route srv_routes_e2b[];    /* api_e2b.c: the control plane */
+extern const struct srv_route srv_routes_envd[];   /* api_envd.c: processes and files */
+extern const struct srv_route srv_routes_interp[]; /* api_interp.c: the code interpreter */
 
 #define SRV_MAX_PARAMS 4
-#define SRV_MAX_ROUTES 64
+#define SRV_MAX_ROUTES 128
 
 struct srv_req {
 	struct MHD_Connection *conn;
@@ -88,6 +126,8 @@ struct srv_req {
 	uint64_t t0_us;
 	_Atomic uint64_t bytes_out;
 	char sandbox[32];          /* the sandbox id named by the request, for the log */
+	struct srv_sandbox sb;     /* SRV_AUTH_SANDBOX: the sandbox (metadata referenced) */
+	bool have_sb;
 	char allow[64];            /* 405: the methods the path takes */
 	void *state;               /* a route's own state, freed by state_free at the end */
 	void (*state_free)(void *state);
@@ -110,7 +150,9 @@ void srv_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 const struct srv_config *srv_cfg(void);
 const char *srv_param(const struct srv_req *r, const char *name);
 const char *srv_header(const struct srv_req *r, const char *name);
-const char *srv_query(const struct srv_req *r, const char *name);
+const char *srv_query(const struct srv_req *r, const char *name); /* still percent-encoded */
+/* A query parameter percent-decoded into out: 0, -ENOENT (absent), or srv_decode's errors. */
+int srv_query_decoded(const struct srv_req *r, const char *name, char *out, size_t n);
 /* Percent-decodes a parameter into out (NUL-terminated).  -EINVAL for an embedded NUL byte,
  * -ENAMETOOLONG when it does not fit. */
 int srv_decode(const char *in, char *out, size_t n);
@@ -118,6 +160,9 @@ int srv_decode(const char *in, char *out, size_t n);
 /* Every reply function returns what the access handler should return.  The JSON body is
  * stolen (NULL: 500).  Errors: {"error": {"code": ..., "message": ...}}. */
 enum MHD_Result srv_reply_json(struct srv_req *r, unsigned status, json_t *body);
+/* The same with one extra response header (header NULL: none). */
+enum MHD_Result srv_reply_json_header(struct srv_req *r, unsigned status, json_t *body,
+				      const char *header, const char *value);
 enum MHD_Result srv_reply_error(struct srv_req *r, unsigned status, const char *code,
 				const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* Maps -errno (engine or local) to a status and code with the one table (api_json.c). */
@@ -153,25 +198,29 @@ int srv_metrics_render(struct cr_buf *out, const struct eng_stats *st);
 /* Route names for the metrics labels (set by http.c at start). */
 void srv_metrics_set_routes(const struct srv_route *const *routes, unsigned n);
 
-/* -- sandbox ids (ids.c) ---------------------------------------------------------------- */
-
-#define SRV_ID_LEN 19 /* "sb_" + 16 hex */
-
-struct srv_sandbox {
-	char id[SRV_ID_LEN + 1];
-	uint64_t session;       /* the engine's session id */
-	int owner;              /* key index */
-	uint32_t mode;
-	uint64_t created_unix_ms;
-	uint64_t added_mono_ms; /* for pruning against an engine snapshot */
-	json_t *metadata;       /* object of strings; a caller's copy holds its own reference */
-};
+/* -- sandbox ids (ids.c): the records (struct srv_sandbox above) ----------------------- */
 
 int srv_ids_init(size_t capacity, struct cr_err *err);
 void srv_ids_free(void);
 /* Records a new sandbox; fills out->id with a fresh unguessable id.  Takes a metadata ref. */
 int srv_ids_add(int owner, uint64_t session, uint32_t mode, json_t *metadata,
-		struct srv_sandbox *out, struct cr_err *err);
+		const char *template_id, struct srv_sandbox *out, struct cr_err *err);
+/* Looks up an id by its access token instead of an owner: 0, -ENOENT (no such sandbox) or
+ * -EACCES (the token does not match). */
+int srv_ids_get_by_token(const char *id, const char *token, struct srv_sandbox *out);
+/* The E2B interpreter's code contexts of a sandbox ("default" is implicit): -ENOENT for an
+ * unknown sandbox or context, -EEXIST, -ENOSPC past E2B_CONTEXTS_MAX. */
+int srv_ids_ctx_add(const char *id, const char *ctx);
+int srv_ids_ctx_remove(const char *id, const char *ctx);
+bool srv_ids_ctx_has(const char *id, const char *ctx);
+/* A new array of the context names (strings); NULL for an unknown sandbox. */
+json_t *srv_ids_ctx_list(const char *id);
+/* The command an E2B client is running in the sandbox (one at a time: the session runs one
+ * thing at a time); config (stolen) is its description for process.Process/List.  pid 0
+ * clears it.  get: 0 with *config referenced, or -ENOENT when none runs. */
+int srv_ids_set_process(const char *id, uint32_t pid, const char *tag, json_t *config);
+int srv_ids_get_process(const char *id, uint32_t *pid, char *tag, size_t tag_n,
+			json_t **config);
 /* Looks up an id the owner may see: 0 (out filled, metadata referenced) or -ENOENT. */
 int srv_ids_get(const char *id, int owner, struct srv_sandbox *out);
 int srv_ids_remove(const char *id, int owner);
@@ -216,13 +265,32 @@ int srv_exec_start(struct srv_exec *x, uint64_t session, const struct srv_exec_r
 int srv_exec_next(struct srv_exec *x, struct cr_err *err);
 void srv_exec_end(struct srv_exec *x);
 
+/* A streamed reply made of a cell's events (cellstream.c).  event() appends what one engine
+ * event becomes; finish() what ends the reply: the final (f), or an engine failure (f NULL,
+ * error says what); release() frees ctx when the reply is done with, whatever happened. */
+struct srv_cell_conv {
+	int (*event)(void *ctx, uint32_t type, const char *data, size_t len, struct cr_buf *out);
+	int (*finish)(void *ctx, const struct eng_final *f, const char *error, struct cr_buf *out);
+	void (*release)(void *ctx);
+};
+struct srv_cell_stream;
+/* Starts the cell (an engine error becomes -errno before any reply byte); on success the
+ * caller answers with srv_cell_reply, which takes s.  On failure ctx stays the caller's. */
+int srv_cell_start(struct srv_req *r, uint64_t session, const struct srv_exec_req *q,
+		   const struct srv_cell_conv *conv, void *ctx, struct srv_cell_stream **s,
+		   struct cr_err *err);
+enum MHD_Result srv_cell_reply(struct srv_req *r, struct srv_cell_stream *s,
+			       const char *content_type);
+
 struct srv_upload {
 	struct eng_client *cl;
 	uint64_t left;
 	struct cr_buf chunk;
 	int error;               /* first -errno seen (the rest of the body is swallowed) */
+	bool stream;             /* size ENG_SIZE_STREAM: capped at max_upload_bytes instead */
 	struct cr_err err;
 };
+/* size ENG_SIZE_STREAM: the length is not known in advance (chunked, multipart). */
 int srv_upload_begin(struct srv_upload *u, uint64_t session, const char *path, uint64_t size,
 		     struct cr_err *err);
 void srv_upload_data(struct srv_upload *u, const char *data, size_t len);

@@ -25,6 +25,8 @@ class TapResult(unittest.TestResult):
         self.t0 = time.monotonic()
 
     def _name(self, test):
+        if not hasattr(test, "_testMethodName"):   # setUpModule / tearDownClass failures
+            return str(test)
         return "%s.%s" % (type(test).__name__, test._testMethodName)
 
     def _line(self, status, test, extra=""):

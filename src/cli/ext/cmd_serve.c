@@ -52,8 +52,9 @@ extern char **environ;
 static const char USAGE[] =
 	"usage: corral serve [--listen HOST:PORT] [--api-keys FILE] [OPTIONS]\n"
 	"\n"
-	"Serves sandboxes over HTTP: the native API v1 (docs/API.md).  Runs as root; the HTTP\n"
-	"front drops to nobody before it reads a request.\n"
+	"Serves sandboxes over HTTP: the native API v1 and an E2B-compatible one that the\n"
+	"official E2B SDKs use unchanged (docs/API.md).  Runs as root; the HTTP front drops to\n"
+	"nobody before it reads a request.\n"
 	"\n"
 	"  --listen HOST:PORT     address to listen on (default 127.0.0.1:7070; numeric)\n"
 	"  --api-keys FILE        API keys, one per line (# comments); chmod 600.  Required for a\n"
