@@ -556,6 +556,13 @@ void session_fail(struct session *s, const char *why)
 	if ((s->flags & SF_POOL) && was == S_SPAWNING)
 		cr_log(CR_LOG_WARN, "engine: a warm session failed: %s", s->error);
 	s->state = S_DEAD;
+	/* Nothing a dead session says is read any more; only its init's pidfd stays watched.
+	 * (Left registered, the channel's hangup is level-triggered: the loop would spin on it
+	 * until init has been reaped -- a core's worth of CPU while every session is torn down.) */
+	int quiet[] = {s->ctl, s->chan, s->out_r, s->err_r};
+	for (size_t i = 0; i < sizeof quiet / sizeof *quiet; i++)
+		mgr_unwatch(m, quiet[i]);
+	s->ep_chan = 0;
 	/* Killing init takes the whole pid namespace with it; the cgroup is removed once init has
 	 * been reaped (session_reap_dead).  Nothing here may block the event loop. */
 	if (s->pidfd >= 0)
