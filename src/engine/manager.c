@@ -587,6 +587,8 @@ int eng_manager_run(const struct eng_config *cfg, int listen_fd, struct cr_err *
 	while (!m->stopping || m->n_live + m->n_pool + m->n_spawning > 0) {
 		uint64_t now = mgr_now_ms();
 		uint64_t next = session_next_deadline_ms(m);
+		if (pool_next_deadline_ms(m) < next)
+			next = pool_next_deadline_ms(m);
 		int timeout = next == UINT64_MAX ? 1000 : (next <= now ? 0 : (int)(next - now));
 		if (timeout > 1000)
 			timeout = 1000;

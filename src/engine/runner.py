@@ -778,8 +778,48 @@ def _reseed():
             pass
 
 
-def serve(chan_fd):
-    """Serves the protocol on chan_fd until EOF; returns (also after a protocol violation)."""
+_WARM_START = _dumps({"version": 1, "mode": "stateful", "max_rows": 50, "max_table_rows": 200,
+                      "max_bytes": 8 << 20, "allow_imports": None, "cwd": "/home/user",
+                      "env": {"PATH": "/usr/bin", "HOME": "/home/user"}})
+
+
+def _prewarm():
+    """Runs what a client's first request runs -- START's JSON and checks, a cell that prints
+    and has a value, the frames for both -- with the channel off (nothing is sent).
+
+    A session is a fresh fork of the zygote: every page is shared with it, and the first write
+    to each one (a refcount is enough) costs a copy-on-write fault.  Done here, while the
+    session waits in the pool, those faults are off the path of the client who claims it (they
+    would happen at its first cell anyway).  Leaves nothing behind: the cell runs in a module
+    of its own, its lines leave linecache, counters and streams are as they were."""
+    fd, main = _S.fd, sys.modules.get("__main__")
+    _S.fd = -1     # _send() writes nothing
+    try:
+        o = _obj(_WARM_START)
+        _field(o, "max_rows", int, 50, lambda v: 1 <= v <= 10000)
+        _field(o, "env", dict, None, lambda v: all(isinstance(k, str) for k in v))
+        _dumps({"version": PROTOCOL_VERSION, "python": "%d.%d.%d" % sys.version_info[:3],
+                "preloaded": list(_PRELOADED), "pid": os.getpid()})
+        o = _obj(_dumps({"code": "print(1)\n1", "context": "default", "svg": False, "cell": 1}))
+        _field(o, "cell", int, 0, lambda v: 0 <= v < 1 << 31)
+        _exec_here(o["code"], _new_module(), 0)
+        _done(0)
+    finally:
+        _S.fd, _S.live, _S.armed, _S.pending, _S.svg = fd, False, False, False, False
+        if main is not None:
+            sys.modules["__main__"] = main
+        linecache.cache.pop("<cell 0>", None)
+        _S.lines.clear()
+        _S.lines_total = 0
+        for st in (_S.out, _S.err):
+            st._buf, st.dropped = bytearray(), 0
+        sys.stdout, sys.stderr = _S.out, _S.err
+
+
+def serve(chan_fd, ready_fd=-1):
+    """Serves the protocol on chan_fd until EOF; returns (also after a protocol violation).
+    ready_fd (the zygote's sessions): gets b"warm" once the session is warm, then is closed --
+    before the first frame is read, so no user code ever sees it."""
     _S.fd, _S.dead, _S.live, _S.main = chan_fd, False, False, threading.get_ident()
     _S.contexts, _S.lines = {"default": _new_module()}, {}
     _S.out, _S.err = _Out(_STDOUT, 1, "<stdout>"), _Out(_STDERR, 2, "<stderr>")
@@ -790,6 +830,17 @@ def serve(chan_fd):
     signal.signal(signal.SIGINT, _on_sigint)
     _reseed()
     try:
+        try:
+            _prewarm()
+        except Exception:   # only a cost: the session works without it
+            pass
+        if ready_fd >= 0:
+            try:
+                os.write(ready_fd, b"warm")
+            except OSError:
+                pass
+            os.close(ready_fd)
+            ready_fd = -1
         first = _read_frame()
         if first is None:
             return
@@ -818,6 +869,8 @@ def serve(chan_fd):
         except OSError:
             pass
     finally:
+        if ready_fd >= 0:
+            os.close(ready_fd)
         _S.armed, _S.live, _S.fd = False, False, -1
         sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
 
