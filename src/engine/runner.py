@@ -594,11 +594,11 @@ def _fork_spare():
         os.close(done_r)
         code_ = 70
         try:
+            _reseed()   # now, while the spare waits: one spare runs one cell
             hdr = _read_fd(r, 8)
             cell, n = struct.unpack("<II", hdr)
             code = _read_fd(r, n).decode("utf-8", "surrogatepass")
             os.close(r)
-            _reseed()
             status = _exec_here(code, _new_module(), cell)
             with _LOCK:   # the cell's threads write no frame after this
                 _S.out._flush_locked()
@@ -701,8 +701,12 @@ def _start(payload):
         isinstance(k, str) and isinstance(x, str) and k and "=" not in k
         and "\0" not in k + x for k, x in v.items()))
     if env is not None:   # the session's environment is exactly this (subprocesses inherit it)
-        os.environ.clear()
-        os.environ.update(env)
+        cur = os.environ  # changed in place: most of it is the zygote's already (putenv is slow)
+        for k in [k for k in cur if k not in env]:
+            del cur[k]
+        for k, v in env.items():
+            if cur.get(k) != v:
+                cur[k] = v
     cwd = _field(o, "cwd", str, "/tmp")
     try:
         os.chdir(cwd)
@@ -770,12 +774,19 @@ def _do_ctx(ftype, payload):
 
 
 def _reseed():
-    np = sys.modules.get("numpy")    # forks share numpy's global RandomState: fresh entropy
+    """Forks share numpy's global RandomState: give this process a fresh one from the OS.  A
+    whole MT19937 key from os.urandom (set_state also clears the cached gaussian); cheaper in a
+    fresh fork than seed(), whose SeedSequence touches several hundred shared pages."""
+    np = sys.modules.get("numpy")
     if np is not None:
         try:
-            np.random.seed()
+            key = np.frombuffer(os.urandom(624 * 4), dtype=np.uint32)
+            np.random.set_state(("MT19937", key, 624, 0, 0.0))
         except Exception:
-            pass
+            try:
+                np.random.seed()
+            except Exception:
+                pass
 
 
 _WARM_START = _dumps({"version": 1, "mode": "stateful", "max_rows": 50, "max_table_rows": 200,
