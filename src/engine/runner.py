@@ -632,7 +632,12 @@ def _exec_forked(code, cell):
     sh = _S.shared
     sh[0:8] = _SHARED.pack(0, _S.fig_seq)
     if _S.spare is None:
-        _fork_spare()
+        try:
+            _fork_spare()
+        except OSError as e:   # e.g. the pids limit: the cell cannot run, the session lives
+            _emit({"type": "error", "name": type(e).__name__,
+                   "value": "cannot start the cell: %s" % e, "traceback": ""}, internal=True)
+            return _done(1)
     pid, w, done_r = _S.spare
     _S.spare = None
     data = code.encode("utf-8", "surrogatepass")
@@ -661,7 +666,10 @@ def _exec_forked(code, cell):
     for z in list(_S.zombies):
         if os.waitpid(z, os.WNOHANG)[0]:
             _S.zombies.remove(z)
-    _fork_spare()
+    try:
+        _fork_spare()
+    except OSError:
+        pass   # tried again when the next cell comes (and reported there if it fails)
 
 
 # ---------------------------------------------------------------------------------- serving
