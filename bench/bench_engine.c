@@ -9,7 +9,8 @@
  * warm_claim_back_to_back  the same without waiting for the pool to refill (claims overlap
  *              with the previous rounds' refills and teardowns)
  * live_cell    print(1) in a live stateful session
- * stateless    print(1) in a stateless session (a fresh fork of the warm interpreter per cell)
+ * stateless    print(1) in a stateless session (a fresh fork of the warm interpreter per cell),
+ *              back to back, then with 20 ms between cells
  * idle_pss     50 idle sessions: proportional set size of all their processes together
  * churn        sessions created, used once and destroyed per second, 4 client threads, 10 s;
  *              the manager's RSS and open fds before and after
@@ -336,6 +337,14 @@ int main(int argc, char **argv)
 		v[i] = now_ms() - t0;
 	}
 	report("stateless_print1", v, rounds, js, "median <= 5");
+	/* the same with 20 ms between cells, as when a person or a model writes them */
+	for (int i = 0; i < rounds; i++) {
+		usleep(20000);
+		double t0 = now_ms();
+		print1(c, sid);
+		v[i] = now_ms() - t0;
+	}
+	report("stateless_print1_spaced", v, rounds, js, "(no target: 20 ms between cells)");
 	eng_client_destroy(c, sid, &err);
 
 	/* 50 idle sessions */

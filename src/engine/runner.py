@@ -19,6 +19,7 @@ import math
 import mmap
 import os
 import re
+import select
 import signal
 import _signal
 import struct
@@ -595,6 +596,11 @@ def _fork_spare():
         code_ = 70
         try:
             _reseed()   # now, while the spare waits: one spare runs one cell
+            if not select.select([r], [], [], 0)[0]:
+                try:    # idle until a cell comes: take its page faults now (see _prewarm)
+                    _prewarm()
+                except Exception:
+                    pass
             hdr = _read_fd(r, 8)
             cell, n = struct.unpack("<II", hdr)
             code = _read_fd(r, n).decode("utf-8", "surrogatepass")
@@ -813,6 +819,9 @@ def _prewarm():
     of its own, its lines leave linecache, counters and streams are as they were."""
     fd, main = _S.fd, sys.modules.get("__main__")
     _S.fd = -1     # _send() writes nothing
+    # a SIGINT meant for an earlier cell must not land in this one: held until we are done,
+    # then ignored (not armed)
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         o = _obj(_WARM_START)
         _field(o, "max_rows", int, 50, lambda v: 1 <= v <= 10000)
@@ -833,6 +842,7 @@ def _prewarm():
         for st in (_S.out, _S.err):
             st._buf, st.dropped = bytearray(), 0
         sys.stdout, sys.stderr = _S.out, _S.err
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def serve(chan_fd, ready_fd=-1):
