@@ -859,10 +859,11 @@ def serve(chan_fd, ready_fd=-1):
     signal.signal(signal.SIGINT, _on_sigint)
     _reseed()
     try:
-        try:
-            _prewarm()
-        except Exception:   # only a cost: the session works without it
-            pass
+        if not select.select([chan_fd], [], [], 0)[0]:   # a client waiting already: serve it
+            try:
+                _prewarm()
+            except Exception:   # only a cost: the session works without it
+                pass
         if ready_fd >= 0:
             try:
                 os.write(ready_fd, b"warm")
