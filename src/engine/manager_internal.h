@@ -24,6 +24,7 @@
 #define MGR_KEEPALIVE_MS 5000
 #define MGR_SPAWN_TIMEOUT_MS 30000
 #define MGR_REFILL_HOLD_MS 20           /* a claim delays the pool's refill by at most this */
+#define MGR_STOP_GRACE_MS 2000          /* at shutdown: how long killed sessions are waited for */
 
 /* epoll tags: the low bits of the registered pointer say what it is. */
 enum mgr_tag { TAG_LISTEN = 1, TAG_SIGNAL, TAG_ZYGOTE, TAG_ZYGOTE_PID, TAG_CLIENT,
