@@ -322,6 +322,8 @@ void finish_cell(struct session *s, uint32_t status, bool alive)
 	}
 	struct client *c = s->cell_client;
 	s->cell_client = NULL;
+	if (s->cells == 1 && !s->cell_is_ctx)
+		pool_release(m); /* a claimed session's first cell is answered: refill the pool now */
 	if (c && !c->dead) {
 		client_send(c, ENG_EV_FINAL, f, sizeof *f);
 		c->op = OP_NONE;

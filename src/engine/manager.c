@@ -584,9 +584,25 @@ int eng_manager_run(const struct eng_config *cfg, int listen_fd, struct cr_err *
 	int r = setup(m, cfg, listen_fd, err);
 	if (r < 0)
 		return r;
-	while (!m->stopping || m->n_live + m->n_pool + m->n_spawning > 0) {
+	uint64_t stop_deadline_ms = 0;
+	for (;;) {
 		uint64_t now = mgr_now_ms();
+		if (m->stopping) {
+			/* every session has been killed (below); wait, briefly, until their inits have
+			 * been reaped and their cgroups removed, so that nothing is left for the next
+			 * start's sweep */
+			if (!stop_deadline_ms) {
+				stop_deadline_ms = now + MGR_STOP_GRACE_MS;
+				if (cfg->watch_pidfd >= 0) /* level-triggered: it would wake us for good */
+					mgr_unwatch(m, cfg->watch_pidfd);
+			}
+			if (m->n_live + m->n_pool + m->n_spawning == 0 &&
+			    (!m->sessions || now >= stop_deadline_ms))
+				break;
+		}
 		uint64_t next = session_next_deadline_ms(m);
+		if (pool_next_deadline_ms(m) < next)
+			next = pool_next_deadline_ms(m);
 		int timeout = next == UINT64_MAX ? 1000 : (next <= now ? 0 : (int)(next - now));
 		if (timeout > 1000)
 			timeout = 1000;

@@ -23,6 +23,8 @@
 #define MGR_GRACE_MS 2000               /* after SIGINT, before the session is killed */
 #define MGR_KEEPALIVE_MS 5000
 #define MGR_SPAWN_TIMEOUT_MS 30000
+#define MGR_REFILL_HOLD_MS 20           /* a claim delays the pool's refill by at most this */
+#define MGR_STOP_GRACE_MS 2000          /* at shutdown: how long killed sessions are waited for */
 
 /* epoll tags: the low bits of the registered pointer say what it is. */
 enum mgr_tag { TAG_LISTEN = 1, TAG_SIGNAL, TAG_ZYGOTE, TAG_ZYGOTE_PID, TAG_CLIENT,
@@ -76,6 +78,7 @@ struct session {
 	uint32_t ep_chan;
 	bool started;                  /* START sent */
 	bool contained;                /* init said READY */
+	bool warm;                     /* its runner said it is warm and waits for START */
 	bool want_output;
 	/* the current cell */
 	struct client *cell_client;
@@ -109,6 +112,7 @@ struct mgr {
 	unsigned char slots[65536 / 8];   /* uid slots in use */
 	struct eng_stats stats;
 	uint64_t idle_since_ms;
+	uint64_t refill_hold_us;          /* != 0: no pool refill before this (a claim's first cell) */
 	bool stopping;
 };
 
@@ -149,6 +153,10 @@ int zygote_start(struct mgr *m, struct cr_err *err);
 void zygote_on_ctl(struct mgr *m);
 void zygote_on_exit(struct mgr *m);
 void pool_refill(struct mgr *m);
+void pool_admit(struct session *s);  /* a spawning pool session: pooled once contained and warm */
+void pool_hold(struct mgr *m);       /* a session was claimed: refill after its first cell */
+void pool_release(struct mgr *m);    /* that first cell is done */
+uint64_t pool_next_deadline_ms(const struct mgr *m);
 struct session *session_find(struct mgr *m, uint64_t id);
 struct session *session_find_name(struct mgr *m, const char *name);
 void session_create(struct client *c, const struct eng_req_create *req,

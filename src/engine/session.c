@@ -195,7 +195,6 @@ static void session_foreground(struct session *s)
 
 static void reply_created(struct client *c, struct session *s, bool pooled)
 {
-	session_foreground(s);
 	struct eng_rsp_created r = {.session = s->id, .mode = s->mode, .pooled = pooled};
 	snprintf(r.python, sizeof r.python, "%s", s->m->python);
 	client_send(c, ENG_RSP_CREATED, &r, sizeof r);
@@ -241,30 +240,38 @@ void session_create(struct client *c, const struct eng_req_create *req,
 		return;
 	}
 
-	/* Warm path: a contained session from the pool, when nothing host-specific is asked. */
+	/* Warm path: a contained session from the pool, when nothing host-specific is asked.  The
+	 * oldest pooled session is taken: it has had the most time to settle. */
 	if (!req->n_mounts && !req->want_output && lim.tmp_bytes == m->cfg->limits.tmp_bytes &&
 	    lim.file_size_bytes == m->cfg->limits.file_size_bytes) {
-		for (struct session *s = m->sessions; s; s = s->next) {
-			if (s->state != S_POOLED)
-				continue;
+		struct session *s = NULL;
+		for (struct session *p = m->sessions; p; p = p->next)
+			if (p->state == S_POOLED)
+				s = p; /* sessions are prepended: the last one found is the oldest */
+		if (s) {
 			struct cr_err err = {0};
 			struct sbx_limits sl = to_sbx(&lim);
-			if (s->cg.created && memcmp(&lim, &s->limits, sizeof lim) &&
-			    sbx_cg_update(&m->cg_host, &s->cg, &sl, &err) < 0) {
+			bool same_cg = lim.memory_bytes == s->limits.memory_bytes &&
+				       lim.pids == s->limits.pids && lim.cpus_milli == s->limits.cpus_milli;
+			if (s->cg.created && !same_cg && sbx_cg_update(&m->cg_host, &s->cg, &sl, &err) < 0) {
 				session_kill(s, "cgroup update failed");
-				break;
-			}
-			s->limits = lim;
-			m->n_pool--;
-			activate(s, c, req);
-			s->state = S_IDLE;
-			if (send_start(s) < 0) {
-				client_error(c, ENOMEM, "cannot start the session");
-				session_kill(s, "start failed");
+			} else {
+				s->limits = lim;
+				m->n_pool--;
+				activate(s, c, req);
+				s->state = S_IDLE;
+				session_foreground(s); /* before START: the runner reads it at once */
+				if (send_start(s) < 0) {
+					client_error(c, ENOMEM, "cannot start the session");
+					session_kill(s, "start failed");
+					return;
+				}
+				/* The replacement is spawned once this session's first cell is done (or soon
+				 * after), not while the client waits for that cell. */
+				pool_hold(m);
+				reply_created(c, s, true);
 				return;
 			}
-			reply_created(c, s, true);
-			return;
 		}
 	}
 
@@ -332,6 +339,17 @@ static void on_ctl(struct session *s)
 		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
 			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
 				memcpy(&fd, CMSG_DATA(c), sizeof fd);
+		if (n == (ssize_t)ZYG_WARM_LEN && !memcmp(&msg, ZYG_WARM, ZYG_WARM_LEN)) {
+			/* the session's runner has warmed up and waits for START (it has closed its
+			 * copy of this socket: nothing else in the session can send this) */
+			if (fd >= 0)
+				close(fd);
+			if (!s->warm) {
+				s->warm = true;
+				pool_admit(s);
+			}
+			continue;
+		}
 		if (n != (ssize_t)sizeof msg) {
 			if (fd >= 0)
 				close(fd);
@@ -368,6 +386,7 @@ static void on_ctl(struct session *s)
 					c->op = OP_NONE;
 					c->sess = NULL;
 					s->state = S_IDLE;
+					session_foreground(s);
 					if (send_start(s) < 0) {
 						client_error(c, ENOMEM, "cannot start the session");
 						session_kill(s, "start failed");
@@ -375,8 +394,7 @@ static void on_ctl(struct session *s)
 						reply_created(c, s, false);
 					}
 				} else if (s->flags & SF_POOL) {
-					s->state = S_POOLED;
-					s->m->n_pool++;
+					pool_admit(s); /* once its runner is warm too */
 				} else {
 					session_kill(s, "nobody waits for it");
 				}
@@ -556,6 +574,13 @@ void session_fail(struct session *s, const char *why)
 	if ((s->flags & SF_POOL) && was == S_SPAWNING)
 		cr_log(CR_LOG_WARN, "engine: a warm session failed: %s", s->error);
 	s->state = S_DEAD;
+	/* Nothing a dead session says is read any more; only its init's pidfd stays watched.
+	 * (Left registered, the channel's hangup is level-triggered: the loop would spin on it
+	 * until init has been reaped -- a core's worth of CPU while every session is torn down.) */
+	int quiet[] = {s->ctl, s->chan, s->out_r, s->err_r};
+	for (size_t i = 0; i < sizeof quiet / sizeof *quiet; i++)
+		mgr_unwatch(m, quiet[i]);
+	s->ep_chan = 0;
 	/* Killing init takes the whole pid namespace with it; the cgroup is removed once init has
 	 * been reaped (session_reap_dead).  Nothing here may block the event loop. */
 	if (s->pidfd >= 0)

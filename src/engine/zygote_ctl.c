@@ -234,10 +234,42 @@ static void spawn_pooled(struct mgr *m)
 	s->flags |= SF_POOL; /* destined for the pool */
 }
 
+void pool_admit(struct session *s)
+{
+	if (s->state != S_SPAWNING || !s->contained || !s->warm || !(s->flags & SF_POOL))
+		return;
+	s->state = S_POOLED;
+	s->m->n_pool++;
+}
+
+/* Spawning is background work: the zygote's clone, the new init's checklist and our own share
+ * of it (cgroup, plan, channels) take a few ms of CPU on a 2-core machine -- exactly when a client
+ * that has just claimed a session waits for its first cell.  So a claim holds the refill back
+ * until that cell is done, for at most MGR_REFILL_HOLD_MS; an empty pool is refilled at once. */
+void pool_hold(struct mgr *m)
+{
+	m->refill_hold_us = mgr_now_us() + MGR_REFILL_HOLD_MS * 1000ULL;
+}
+
+void pool_release(struct mgr *m)
+{
+	m->refill_hold_us = 0;
+}
+
+uint64_t pool_next_deadline_ms(const struct mgr *m)
+{
+	return m->refill_hold_us ? m->refill_hold_us / 1000 + 1 : UINT64_MAX;
+}
+
 void pool_refill(struct mgr *m)
 {
 	if (!m->zyg_ready || mgr_now_ms() < m->zyg_restart_ms)
 		return;
+	if (m->refill_hold_us) {
+		if (m->n_pool > 0 && mgr_now_us() < m->refill_hold_us)
+			return;
+		m->refill_hold_us = 0;
+	}
 	unsigned pool_spawning = 0;
 	for (struct session *s = m->sessions; s; s = s->next)
 		if (s->state == S_SPAWNING && (s->flags & SF_POOL))

@@ -4,6 +4,10 @@
  *   manager -> zygote  struct zyg_spawn        + SCM_RIGHTS fds in ZYG_FD_* order
  *   zygote -> manager  struct zyg_spawned      + SCM_RIGHTS pidfd of the new session's init
  *
+ * And on a session's ctl socket (the one its init shares with the manager), once, from the
+ * session process itself: ZYG_WARM, when its runner has warmed up and waits for START; the
+ * runner closes the socket right after, before anything else can run in the session.
+ *
  * Fixed layouts, one message per record.  The manager is the only peer; the zygote still
  * checks magic and sizes and answers anything malformed with errnum = EINVAL.
  */
@@ -15,6 +19,8 @@
 #include "sandbox/cgroup.h"
 
 #define ZYG_MAGIC 0x7a796731u /* "zyg1" */
+#define ZYG_WARM "warm"       /* 4 bytes, no NUL (runner.py sends b"warm") */
+#define ZYG_WARM_LEN 4u
 
 enum {
 	ZYG_FD_PLAN = 0, /* memfd holding struct sbx_plan */
