@@ -1,7 +1,10 @@
--- bench/bench_serve.lua -- wrk script: POST /v1/sandboxes/{id}/execute of print(1), each wrk
--- thread on its own warm sandbox (run wrk with as many threads as connections).
--- Environment: IDS (comma-separated sandbox ids), KEY (API key), ACCEPT (optional: set
--- "application/json" for the aggregated reply; default NDJSON streaming).
+-- bench/bench_serve.lua -- wrk script: POST /v1/sandboxes/{id}/execute of print(1) on warm
+-- sandboxes.  A thread owns the sandboxes ids[t], ids[t + T], ... (T threads) and sends its
+-- requests to them in turn; give it at least twice as many sandboxes as it has connections,
+-- so that a request never meets a sandbox still busy with an earlier one (a 409 would show
+-- in not_ok).
+-- Environment: IDS (comma-separated sandbox ids), KEY (API key), THREADS (wrk's -t), ACCEPT
+-- (optional: "application/json" for the aggregated reply; default NDJSON streaming).
 local ids = {}
 for id in string.gmatch(os.getenv("IDS") or "", "[^,]+") do
 	ids[#ids + 1] = id
@@ -9,13 +12,17 @@ end
 local threads = {}
 
 function setup(thread)
-	thread:set("id", ids[#threads % #ids + 1])
+	local t, n = #threads, tonumber(os.getenv("THREADS") or "1")
+	local mine = {}
+	for i = t + 1, #ids, n do
+		mine[#mine + 1] = ids[i]
+	end
+	thread:set("mine", table.concat(mine, ","))
 	table.insert(threads, thread)
 end
 
 function init(args)
 	wrk.method = "POST"
-	wrk.path = "/v1/sandboxes/" .. id .. "/execute"
 	wrk.body = '{"code": "print(1)"}'
 	wrk.headers["Authorization"] = "Bearer " .. os.getenv("KEY")
 	wrk.headers["Content-Type"] = "application/json"
@@ -23,12 +30,17 @@ function init(args)
 	if accept and accept ~= "" then
 		wrk.headers["Accept"] = accept
 	end
-	req = wrk.format()
+	reqs = {}
+	for id in string.gmatch(mine, "[^,]+") do
+		reqs[#reqs + 1] = wrk.format(nil, "/v1/sandboxes/" .. id .. "/execute")
+	end
+	next_req = 0
 	bad = 0
 end
 
 function request()
-	return req
+	next_req = next_req % #reqs + 1
+	return reqs[next_req]
 end
 
 function response(status, headers, body)

@@ -1,6 +1,6 @@
 #!/bin/sh
 # bench/bench_serve.sh [BUILD] -- `corral serve` under load on loopback (docs/BENCHMARKS.md).
-#   1. execute of print(1) on warm sandboxes: wrk, 16 connections (one sandbox each), NDJSON
+#   1. execute of print(1) on warm sandboxes: wrk, 16 connections over 32 sandboxes, NDJSON
 #      streaming and aggregated (Accept: application/json); requests/s and p99 from wrk.
 #   2. full create + execute + delete cycles per second (bench_serve.py, several threads).
 #   3. the HTTP front's peak RSS (VmHWM) over all of it -- sandboxes not counted.
@@ -9,6 +9,9 @@ set -eu
 build=${1:-build/release}
 secs=${BENCH_SECONDS:-10}
 conns=${BENCH_CONNECTIONS:-16}
+# wrk is event-driven: one thread per core drives all the connections (more threads only
+# compete with the server for the same 2 cores)
+wrk_threads=${BENCH_WRK_THREADS:-$(nproc)}
 here=$(cd "$(dirname "$0")" && pwd)
 PY=/usr/bin/python3
 command -v wrk >/dev/null || { echo "bench_serve: wrk is not installed (make deps)" >&2; exit 1; }
@@ -43,19 +46,28 @@ for _ in $(seq 1 300); do
 done
 
 echo "## corral serve ($(date +%F), $(nproc) cores, $(uname -r), load before: $(cut -d' ' -f1-3 /proc/loadavg))"
-ids=$($PY "$here/bench_serve.py" sandboxes --url "$url" --key "$key" -n "$conns")
+ids=$($PY "$here/bench_serve.py" sandboxes --url "$url" --key "$key" -n $((2 * conns)))
 for mode in ndjson json; do
 	accept=""
 	[ "$mode" = json ] && accept="application/json"
 	# a short warm-up, then the measured run
-	IDS="$ids" KEY="$key" ACCEPT="$accept" wrk -t"$conns" -c"$conns" -d2s -s "$here/bench_serve.lua" \
+	IDS="$ids" KEY="$key" THREADS="$wrk_threads" ACCEPT="$accept" wrk -t"$wrk_threads" -c"$conns" -d2s -s "$here/bench_serve.lua" \
 		"$url" >/dev/null 2>&1 || true
-	line=$(IDS="$ids" KEY="$key" ACCEPT="$accept" wrk -t"$conns" -c"$conns" -d"${secs}s" --latency \
+	line=$(IDS="$ids" KEY="$key" THREADS="$wrk_threads" ACCEPT="$accept" wrk -t"$wrk_threads" -c"$conns" -d"${secs}s" --latency \
 		-s "$here/bench_serve.lua" "$url" | grep '^BENCH')
 	echo "execute print(1), warm, $conns connections, $mode: ${line#BENCH }"
 done
 line=$($PY "$here/bench_serve.py" cycles --url "$url" --key "$key" \
 	--threads "${BENCH_CYCLE_THREADS:-8}" --seconds "$secs" | grep '^BENCH')
 echo "create + execute + delete cycles, ${BENCH_CYCLE_THREADS:-8} threads: ${line#BENCH }"
+# The same operations as an E2B user's code sees them: the official SDK against this server.
+if command -v node >/dev/null && [ -d "$here/../tests/node/node_modules/@e2b/code-interpreter" ]; then
+	echo "E2B SDK (@e2b/code-interpreter), sequential, ${BENCH_E2B_ROUNDS:-30} rounds:"
+	E2B_API_KEY="$key" E2B_API_URL="$url" E2B_SANDBOX_URL="$url" \
+		node "$here/bench_e2b.mjs" "${BENCH_E2B_ROUNDS:-30}" | sed -n 's/^BENCH /  /p'
+else
+	echo "E2B SDK: not measured (node or tests/node modules missing: make deps)" >&2
+	exit 1
+fi
 echo "HTTP front (pid $front): $(grep -E 'VmHWM|VmRSS' /proc/"$front"/status | tr -s ' \t' ' ' | tr '\n' ' ')"
 echo "request log: $(wc -l < "$tmp/serve.log") lines ($(grep -c '"status":[45]' "$tmp/serve.log" || true) 4xx/5xx)"

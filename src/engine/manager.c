@@ -673,6 +673,7 @@ int eng_manager_run(const struct eng_config *cfg, int listen_fd, struct cr_err *
 		m->clients->dead = true;
 		reap_clients(m);
 	}
+	stage_cleanup(m);
 	close(m->ep);
 	close(m->sigfd);
 	return 0;

@@ -93,6 +93,8 @@ struct session {
 	uint64_t created_ms, last_used_ms, expires_ms;
 	uint64_t spawn_deadline_ms;
 	char error[256];               /* why it died, if it did */
+	char **staged;                 /* copies of its data files until it is contained */
+	size_t n_staged;
 	struct session *next;
 };
 
@@ -114,6 +116,7 @@ struct mgr {
 	uint64_t idle_since_ms;
 	uint64_t refill_hold_us;          /* != 0: no pool refill before this (a claim's first cell) */
 	bool stopping;
+	char stage_dir[64];               /* copies of data files (stage.c); "" until first used */
 };
 
 uint64_t mgr_now_ms(void);
@@ -134,6 +137,13 @@ bool client_backlogged(const struct client *c);
 /* session internals, shared by session.c, cell.c and zygote_ctl.c */
 #define SF_POOL 0x80000000u    /* spawned for the warm pool */
 #define SF_COUNTED 0x40000000u /* claimed by a client: counts as live */
+/* stage.c: a read-only data file's copy for session s (its path in out; a directory's path
+ * is given back as it is); released (unlinked) once the session is contained or dead. */
+int stage_file(struct session *s, unsigned i, const char *host, char *out, size_t n,
+	       struct cr_err *err);
+void stage_release(struct session *s);
+void stage_cleanup(struct mgr *m);
+
 struct session *session_new(struct mgr *m);
 void session_fail(struct session *s, const char *why);
 struct sbx_limits to_sbx(const struct eng_limits *l);

@@ -379,6 +379,7 @@ static void on_ctl(struct session *s)
 		case SBX_MSG_READY:
 			if (!s->contained && s->state == S_SPAWNING) {
 				s->contained = true;
+				stage_release(s); /* mounted: the copies need no name any more */
 				s->m->n_spawning--;
 				if (s->waiter) {
 					struct client *c = s->waiter;
@@ -555,6 +556,7 @@ void session_fail(struct session *s, const char *why)
 		return;
 	if (!s->error[0])
 		snprintf(s->error, sizeof s->error, "%s", why);
+	stage_release(s);
 	if (was == S_SPAWNING && !s->contained)
 		m->n_spawning--;
 	if (s->waiter) {

@@ -5,6 +5,7 @@ memory limit; files (round trip and traversal); isolation between sessions of on
 the whole abuse suite of `corral run`, parameterised to run against sessions.
 """
 import base64
+import hashlib
 import json
 import os
 import re
@@ -453,6 +454,36 @@ class Isolation(unittest.TestCase):
         finally:
             a.close()
             b.close()
+
+    def test_data_files_arrive_without_their_host_path(self):
+        """A read-only data file is a copy: /proc/self/mountinfo names no host directory."""
+        with TempDir() as d:
+            secret_dir = os.path.join(d, "acme-merger-plans-" + os.urandom(4).hex())
+            os.mkdir(secret_dir)
+            host = os.path.join(secret_dir, "q3.csv")
+            with open(host, "wb") as f:
+                f.write(b"region,sales\nnorth,10\n" + bytes(range(256)))
+            c = ENGINE.client()
+            try:
+                sid = c.create(mounts=[(host, "/data/q3.csv", False)])["session"]
+                ev, f = c.execute(sid, "import hashlib\n"
+                                  "print(open('/proc/self/mountinfo').read())\n"
+                                  "print(hashlib.sha256(open('/data/q3.csv', 'rb').read()).hexdigest())\n"
+                                  "try:\n    open('/data/q3.csv', 'ab')\nexcept OSError as e:\n"
+                                  "    print('refused', e.errno)")
+                out = stdout_of(ev)
+                self.assertNotIn(os.path.basename(secret_dir), out)
+                self.assertNotIn(d, out)
+                with open(host, "rb") as hf:
+                    self.assertIn(hashlib.sha256(hf.read()).hexdigest(), out)
+                self.assertRegex(out, r"refused (13|30)\n")
+                self.assertIn(" /data/q3.csv ro,", out)
+                c.destroy(sid)
+            finally:
+                c.close()
+        # the copies went with the session: nothing of it is left in the stage directory
+        stage = "/dev/shm/corral-stage-%d" % ENGINE.proc.pid
+        self.assertEqual(os.listdir(stage) if os.path.isdir(stage) else [], [])
 
     def test_secret_of_the_engine_is_not_in_a_session(self):
         secret = test_abuse.SECRET
