@@ -48,6 +48,17 @@ def corral_cgroup_dirs():
     return out
 
 
+def orphaned(dirs):
+    """Sandbox cgroups ("<pid>.<start>.<seq>") whose owner has exited: what a run left behind.
+    (Others' live cgroups -- a concurrent test's, an engine daemon's warm pool -- are not.)"""
+    out = []
+    for d in dirs:
+        pid = os.path.basename(d).split(".")[0]
+        if not pid.isdigit() or not os.path.exists("/proc/%s" % pid):
+            out.append(d)
+    return out
+
+
 class RunSandbox:
     """Runs Python code (or a program) under `corral run --json` and returns the result."""
 
