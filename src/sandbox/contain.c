@@ -196,6 +196,8 @@ pid_t sbx_init_fork(const struct sbx_plan *p, int ctl)
 		/* Own process group: the engine's interrupt goes to the payload and whatever it
 		 * started, never to init. */
 		setpgid(0, 0);
+		/* The channel is init's; whatever the payload execs must not hold it. */
+		fcntl(ctl, F_SETFD, FD_CLOEXEC);
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);

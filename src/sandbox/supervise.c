@@ -100,7 +100,10 @@ child_main(const struct sbx_plan *plan, const struct sbx_cg *cg, int ctl, int ou
 {
 	if (wipe_start)
 		explicit_bzero(wipe_start, wipe_len); /* corral's argv and environment */
-	if (dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0 || dup2(ctl, 3) < 0)
+	/* dup2 clears close-on-exec: set it again on the control socket, or the payload would
+	 * inherit init's channel and could forge setup errors or statuses. */
+	if (dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0 || dup2(ctl, 3) < 0 ||
+	    fcntl(3, F_SETFD, FD_CLOEXEC) < 0)
 		sbx_child_fail(ctl, "fds", errno, "dup2");
 	/* v1: join the cgroup ourselves, first thing (cheap; see sbx_cg_attach_self). */
 	const char *what = "";
