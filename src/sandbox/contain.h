@@ -90,6 +90,10 @@ void sbx_contain(const struct sbx_plan *plan, int ctl);
 /* After sbx_contain: fork the payload.  In the payload (return 0) stdio is set up (stdin
  * /dev/null, stdout/stderr as received at fds 1/2) and ctl is close-on-exec. */
 pid_t sbx_init_fork(const struct sbx_plan *plan, int ctl);
+/* sbx_init_fork + sbx_exec_payload in one step, for a payload that execs at once (corral run):
+ * the child shares init's memory until its execve (CLONE_VM | CLONE_VFORK).  Returns the
+ * payload's pid, in init; an execve failure is reported by the child (SETUP_ERROR). */
+pid_t sbx_init_spawn(const struct sbx_plan *plan, int ctl);
 /* In the payload: execve argv with the plan's environment.  Never returns. */
 void sbx_exec_payload(const struct sbx_plan *plan, int ctl) __attribute__((noreturn));
 /* In init: reap everything; when `payload` ends, send STATUS and exit (which kills every

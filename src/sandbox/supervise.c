@@ -111,10 +111,7 @@ child_main(const struct sbx_plan *plan, const struct sbx_cg *cg, int ctl, int ou
 	if (r < 0)
 		sbx_child_fail(3, "cgroup-attach", -r, what);
 	sbx_contain(plan, 3);
-	pid_t pid = sbx_init_fork(plan, 3);
-	if (pid == 0)
-		sbx_exec_payload(plan, 3);
-	sbx_init_loop(3, pid);
+	sbx_init_loop(3, sbx_init_spawn(plan, 3));
 }
 
 static pid_t spawn(const struct sbx_plan *plan, const struct sbx_cg *cg, int *pidfd,
