@@ -99,6 +99,14 @@ int sbx_cg_attach(const struct sbx_cg *cg, pid_t pid, struct cr_err *err);
  * when the supervisor attaches the child by pid.  Allocation-free; returns 0 or -errno and
  * the failing file's controller name in *what. */
 int sbx_cg_attach_self(const struct sbx_cg *cg, const char **what);
+/* The same for a v1 child that no longer sees the cgroup filesystem when it joins (cloned
+ * before its cgroup existed, it has built its own root since): the supervisor opens each
+ * hierarchy's `tasks` file (write-only, close-on-exec) and hands the fds over, the child writes
+ * "0" to each.  open_tasks returns how many fds it stored (0 unless v1 and created) or -errno
+ * (none left open); attach_self_fds returns 0 or -errno. */
+#define SBX_CG_TASKS_FDS 4
+int sbx_cg_open_tasks(const struct sbx_cg *cg, int fds[SBX_CG_TASKS_FDS]);
+int sbx_cg_attach_self_fds(const int *fds, int n);
 int sbx_cg_stats(const struct sbx_cg *cg, struct sbx_cg_stats *st);
 /* v2: cgroup.kill (fallback: SIGKILL every pid in cgroup.procs until empty);
  * v1: SIGKILL every pid in memory (or pids) cgroup.procs until empty. */

@@ -155,15 +155,9 @@ static void step_drop_privileges(const struct sbx_plan *p, int ctl)
 		sbx_child_fail(ctl, "pdeathsig", errno, "PR_SET_PDEATHSIG");
 }
 
-void sbx_contain(const struct sbx_plan *p, int ctl)
+/* Steps 3-8, between GO and the privileges. */
+static void steps_root_to_priority(const struct sbx_plan *p, int ctl)
 {
-	/* 1. die with the supervisor, from the first instant */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
-		sbx_child_fail(ctl, "pdeathsig", errno, "PR_SET_PDEATHSIG");
-	/* 2. wait until the supervisor has put us in our cgroup (and written id maps) */
-	step_wait_go(ctl);
-	if (p->magic != SBX_PLAN_MAGIC)
-		sbx_child_fail(ctl, "plan", EINVAL, "plan layout mismatch");
 	/* 3. the filesystem: new root, system dirs read-only, /proc /dev /tmp /output, mounts */
 	sbx_build_root(p, ctl);
 	/* 4. descriptors: only stdio and the control socket survive */
@@ -179,11 +173,81 @@ void sbx_contain(const struct sbx_plan *p, int ctl)
 	/* 8. priority: spawned in the background, run in the foreground (needs CAP_SYS_NICE) */
 	if (p->set_nice && setpriority(PRIO_PROCESS, 0, p->nice) < 0 && !p->userns)
 		sbx_child_fail(ctl, "priority", errno, "setpriority");
+}
+
+void sbx_contain(const struct sbx_plan *p, int ctl)
+{
+	/* 1. die with the supervisor, from the first instant */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		sbx_child_fail(ctl, "pdeathsig", errno, "PR_SET_PDEATHSIG");
+	/* 2. wait until the supervisor has put us in our cgroup (and written id maps) */
+	step_wait_go(ctl);
+	if (p->magic != SBX_PLAN_MAGIC)
+		sbx_child_fail(ctl, "plan", EINVAL, "plan layout mismatch");
+	steps_root_to_priority(p, ctl);
 	/* 9. privileges: ids, capabilities, no_new_privs */
 	step_drop_privileges(p, ctl);
 	/* 10. seccomp, last: it also forbids mount, unshare and friends used above */
 	char why[64] = "";
 	int r = sbx_seccomp_load(why, sizeof why);
+	if (r < 0)
+		sbx_child_fail(ctl, "seccomp", -r, why);
+}
+
+/* GO for sbx_contain_early: the header, the seccomp program in the same datagram, and the v1
+ * cgroup's `tasks` fds (SCM_RIGHTS; their count in msg.pid). */
+static void recv_go(int ctl, struct sbx_go *go)
+{
+	struct iovec iov[2] = {{.iov_base = &go->msg, .iov_len = sizeof go->msg},
+			       {.iov_base = go->prog, .iov_len = sizeof go->prog}};
+	union {
+		char buf[CMSG_SPACE(sizeof go->cg_fds)];
+		struct cmsghdr align;
+	} u;
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2, .msg_control = u.buf,
+			    .msg_controllen = sizeof u.buf};
+	ssize_t n;
+	do {
+		n = recvmsg(ctl, &mh, MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	if (n < (ssize_t)sizeof go->msg || go->msg.type != SBX_MSG_GO)
+		_exit(125); /* the supervisor is gone or refused: nothing to report to */
+	go->prog_bytes = (size_t)n - sizeof go->msg;
+	go->n_cg_fds = 0;
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		k = k > SBX_GO_MAX_FDS ? SBX_GO_MAX_FDS : k;
+		memcpy(go->cg_fds, CMSG_DATA(c), k * sizeof(int));
+		go->n_cg_fds = (int)k;
+	}
+	if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || go->n_cg_fds != go->msg.pid)
+		sbx_child_fail(ctl, "go", EPROTO, "malformed GO message");
+}
+
+void sbx_contain_early(const struct sbx_plan *p, int ctl, struct sbx_go *go)
+{
+	/* 1. die with the supervisor, from the first instant */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		sbx_child_fail(ctl, "pdeathsig", errno, "PR_SET_PDEATHSIG");
+	if (p->magic != SBX_PLAN_MAGIC)
+		sbx_child_fail(ctl, "plan", EINVAL, "plan layout mismatch");
+	/* 2'. the namespaces clone did not make: it made pid and cgroup only, so that the
+	 * network namespace, the dearest, is built here while the supervisor does its share */
+	if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS) < 0)
+		sbx_child_fail(ctl, "namespaces", errno, "unshare");
+	steps_root_to_priority(p, ctl);
+	/* 2. GO: the cgroup exists, the filter is compiled */
+	recv_go(ctl, go);
+}
+
+void sbx_contain_late(const struct sbx_plan *p, int ctl, const struct sbx_go *go)
+{
+	/* 9. privileges: ids, capabilities, no_new_privs */
+	step_drop_privileges(p, ctl);
+	/* 10. seccomp, last: it also forbids mount, unshare and friends used above */
+	char why[64] = "";
+	int r = sbx_seccomp_load_program(go->prog, go->prog_bytes, why, sizeof why);
 	if (r < 0)
 		sbx_child_fail(ctl, "seccomp", -r, why);
 }

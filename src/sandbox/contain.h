@@ -23,6 +23,7 @@
 #include <sys/types.h>
 
 #include "sandbox/sandbox.h"
+#include "sandbox/seccomp_policy.h"
 
 #define SBX_PLAN_MAGIC 0x636f7231u /* "cor1": bump when the layout changes */
 #define SBX_STRINGS_MAX 65536
@@ -86,6 +87,25 @@ struct sbx_msg {
  * namespaces.  Does not return on failure: sends SETUP_ERROR on ctl and _exit(125).
  * Allocation-free except inside libseccomp (last step). */
 void sbx_contain(const struct sbx_plan *plan, int ctl);
+
+/* The same checklist while the supervisor works in parallel (corral run as root): the child is
+ * cloned into new pid and cgroup namespaces only, sbx_contain_early makes the others (mount,
+ * net, ipc, uts) and runs steps 3-8 while the supervisor creates the cgroup and compiles the
+ * seccomp filter, then waits for GO, which carries the filter and, on v1, the cgroup's `tasks`
+ * files.  The caller joins the cgroup (sbx_cg_attach_self_fds), closes those fds, and calls
+ * sbx_contain_late: privileges, then seccomp.  Same steps, same failure reports; only the
+ * cgroup is joined after the filesystem is built (never after anything of the program's ran).
+ * Not for a user namespace: its id maps must exist before the first file is created. */
+#define SBX_GO_MAX_FDS 4
+struct sbx_go {
+	struct sbx_msg msg; /* SBX_MSG_GO; pid = how many fds came with it */
+	unsigned char prog[SBX_SECCOMP_PROG_MAX * 8]; /* struct sock_filter[], prog_bytes long */
+	size_t prog_bytes;
+	int cg_fds[SBX_GO_MAX_FDS]; /* close-on-exec; n_cg_fds of them */
+	int n_cg_fds;
+};
+void sbx_contain_early(const struct sbx_plan *plan, int ctl, struct sbx_go *go);
+void sbx_contain_late(const struct sbx_plan *plan, int ctl, const struct sbx_go *go);
 
 /* After sbx_contain: fork the payload.  In the payload (return 0) stdio is set up (stdin
  * /dev/null, stdout/stderr as received at fds 1/2) and ctl is close-on-exec. */

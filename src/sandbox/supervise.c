@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -94,31 +95,58 @@ void sbx_set_wipe_region(char *start, size_t len)
 	wipe_len = len;
 }
 
+/* How the child is started.  overlap: it makes its own namespaces and filesystem while we make
+ * its cgroup and compile the filter (sbx_contain_early).  steer: to really do both at once on
+ * two CPUs, the child keeps the CPU we were on (it is cache-warm and needs no wake-up) and we
+ * move; `cpus` is the affinity both return to. */
+struct start {
+	bool overlap, steer;
+	cpu_set_t cpus;
+};
+
 /* The child side of clone: arrange fds, contain, start the payload, become init. */
 static void __attribute__((noreturn))
-child_main(const struct sbx_plan *plan, const struct sbx_cg *cg, int ctl, int out_w, int err_w)
+child_main(const struct sbx_plan *plan, const struct sbx_cg *cg, const struct start *how, int ctl,
+	   int out_w, int err_w)
 {
 	if (wipe_start)
 		explicit_bzero(wipe_start, wipe_len); /* corral's argv and environment */
+	if (how->steer)
+		sched_setaffinity(0, sizeof how->cpus, &how->cpus); /* stays here until it moves */
 	/* dup2 clears close-on-exec: set it again on the control socket, or the payload would
 	 * inherit init's channel and could forge setup errors or statuses. */
 	if (dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0 || dup2(ctl, 3) < 0 ||
 	    fcntl(3, F_SETFD, FD_CLOEXEC) < 0)
 		sbx_child_fail(ctl, "fds", errno, "dup2");
-	/* v1: join the cgroup ourselves, first thing (cheap; see sbx_cg_attach_self). */
 	const char *what = "";
-	int r = cg->created ? sbx_cg_attach_self(cg, &what) : 0;
-	if (r < 0)
-		sbx_child_fail(3, "cgroup-attach", -r, what);
-	sbx_contain(plan, 3);
+	int r;
+	if (how->overlap) {
+		struct sbx_go go;
+		sbx_contain_early(plan, 3, &go);
+		/* v1: join the cgroup ourselves (cheap, see sbx_cg_attach_self), before anything
+		 * of the program's runs */
+		r = sbx_cg_attach_self_fds(go.cg_fds, go.n_cg_fds);
+		if (r < 0)
+			sbx_child_fail(3, "cgroup-attach", -r, "tasks");
+		for (int i = 0; i < go.n_cg_fds; i++)
+			close(go.cg_fds[i]);
+		sbx_contain_late(plan, 3, &go);
+	} else {
+		/* v1: join the cgroup ourselves, first thing (cheap; see sbx_cg_attach_self). */
+		r = cg->created ? sbx_cg_attach_self(cg, &what) : 0;
+		if (r < 0)
+			sbx_child_fail(3, "cgroup-attach", -r, what);
+		sbx_contain(plan, 3);
+	}
 	sbx_init_loop(3, sbx_init_spawn(plan, 3));
 }
 
-static pid_t spawn(const struct sbx_plan *plan, const struct sbx_cg *cg, int *pidfd,
-		   bool *born_in_cgroup, int ctl, int out_w, int err_w)
+static pid_t spawn(const struct sbx_plan *plan, const struct sbx_cg *cg, const struct start *how,
+		   int *pidfd, bool *born_in_cgroup, int ctl, int out_w, int err_w)
 {
 	int cgfd = sbx_cg_clone_fd(cg);
-	uint64_t flags = NS_FLAGS | (plan->userns ? CLONE_NEWUSER : 0);
+	uint64_t flags = (how->overlap ? CLONE_NEWPID | CLONE_NEWCGROUP : NS_FLAGS) |
+			 (plan->userns ? CLONE_NEWUSER : 0);
 	struct clone_args args = {
 		.flags = flags | CLONE_PIDFD | (cgfd >= 0 ? CLONE_INTO_CGROUP : 0),
 		.pidfd = (uint64_t)(uintptr_t)pidfd,
@@ -134,7 +162,7 @@ static pid_t spawn(const struct sbx_plan *plan, const struct sbx_cg *cg, int *pi
 			*pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	}
 	if (pid == 0)
-		child_main(plan, cg, ctl, out_w, err_w);
+		child_main(plan, cg, how, ctl, out_w, err_w);
 	return (pid_t)pid;
 }
 
@@ -419,6 +447,78 @@ static void setup_error(struct sbx_result *res, const char *step, const struct c
 	snprintf(res->error_msg, sizeof res->error_msg, "%s", e->msg);
 }
 
+static int prepare_seccomp(struct sbx_result *res)
+{
+	char why[64];
+	if (sbx_seccomp_prepare(why, sizeof why) < 0) {
+		struct cr_err se;
+		cr_failx(&se, EINVAL, "%s", why);
+		setup_error(res, "seccomp", &se);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* cgroup: real limits where the host allows them; said plainly where it does not. */
+static int make_cgroup(const struct sbx_cg_host *host, const char *name,
+		       const struct sbx_config *cfg, const struct sbx_plan *plan,
+		       struct sbx_result *res, struct sbx_cg *cg)
+{
+	if (host->mode == SBX_CG_NONE)
+		return 0;
+	struct cr_err e = {0};
+	int cr = sbx_cg_create(host, name, &cfg->limits, cg, &e);
+	if (cr < 0 && plan->userns && (cr == -EACCES || cr == -EPERM || cr == -EROFS)) {
+		/* Unprivileged without a delegated cgroup: run, but say plainly that the
+		 * memory, pids and cpu limits are not enforced. */
+		snprintf(res->cgroup_note, sizeof res->cgroup_note,
+			 "no writable cgroup for uid %u (%s); delegate one and set "
+			 "CORRAL_CGROUP_PARENT", (unsigned)geteuid(), strerror(-cr));
+	} else if (cr < 0) {
+		setup_error(res, "cgroup", &e);
+		return cr;
+	} else {
+		res->cgroup_enforced = true;
+	}
+	phase("cgroup step done");
+	return 0;
+}
+
+/* GO.  For sbx_contain_early (`overlap`) the compiled seccomp program follows the header in
+ * the same datagram, with a v1 cgroup's `tasks` files attached (SCM_RIGHTS; count in pid). */
+static int send_go(int ctl, bool overlap, const struct sbx_cg *cg, struct cr_err *err)
+{
+	struct sbx_msg go = {.type = SBX_MSG_GO};
+	const void *prog = NULL;
+	size_t bytes = overlap ? sbx_seccomp_prepared(&prog) : 0;
+	struct iovec iov[2] = {{.iov_base = &go, .iov_len = sizeof go},
+			       {.iov_base = (void *)prog, .iov_len = bytes}};
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = bytes ? 2 : 1};
+	int fds[SBX_CG_TASKS_FDS];
+	union {
+		char buf[CMSG_SPACE(sizeof fds)];
+		struct cmsghdr align;
+	} u;
+	int n = overlap ? sbx_cg_open_tasks(cg, fds) : 0;
+	if (n < 0)
+		return cr_fail(err, -n, "open the cgroup's tasks files");
+	if (n > 0) {
+		memset(&u, 0, sizeof u);
+		mh.msg_control = u.buf;
+		mh.msg_controllen = CMSG_SPACE(n * sizeof(int));
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(n * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, n * sizeof(int));
+		go.pid = n;
+	}
+	int r = sendmsg(ctl, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	return r < 0 ? cr_fail(err, -r, "start sandbox") : 0;
+}
+
 static int run_sandbox(const struct sbx_config *cfg, struct sbx_result *res, struct cr_err *err)
 {
 	CR_AUTOFREE struct sbx_plan *plan = malloc(sizeof *plan);
@@ -429,41 +529,26 @@ static int run_sandbox(const struct sbx_config *cfg, struct sbx_result *res, str
 		return r;
 	result_init(res, &cfg->limits);
 	uint64_t t0 = now_ms();
-	char why[64];
-	if (sbx_seccomp_prepare(why, sizeof why) < 0) {
-		struct cr_err se;
-		cr_failx(&se, EINVAL, "%s", why);
-		setup_error(res, "seccomp", &se);
-		return 0;
-	}
 	phase(NULL);
-
-	/* cgroup: real limits where the host allows them; said plainly where it does not. */
+	/* As root, the child builds its namespaces and filesystem while we make its cgroup and
+	 * compile the filter, which travels with GO (sbx_contain_early).  Unprivileged, the id
+	 * maps must be written before the child creates its first file: all of ours first. */
+	struct start how = {.overlap = !plan->userns};
 	static unsigned seq;
 	const struct sbx_cg_host *host = cg_host(cfg->cgroup_parent);
 	struct sbx_cg cg;
 	sbx_cg_init(&cg);
 	struct cr_err e = {0};
-	if (host->mode != SBX_CG_NONE) {
-		char name[96];
+	char name[96] = "";
+	if (host->mode != SBX_CG_NONE)
 		sbx_cg_make_name(name, sizeof name, seq++);
-		int cr = sbx_cg_create(host, name, &cfg->limits, &cg, &e);
-		if (cr < 0 && plan->userns && (cr == -EACCES || cr == -EPERM || cr == -EROFS)) {
-			/* Unprivileged without a delegated cgroup: run, but say plainly that the
-			 * memory, pids and cpu limits are not enforced. */
-			snprintf(res->cgroup_note, sizeof res->cgroup_note,
-				 "no writable cgroup for uid %u (%s); delegate one and set "
-				 "CORRAL_CGROUP_PARENT", (unsigned)geteuid(), strerror(-cr));
-		} else if (cr < 0) {
-			setup_error(res, "cgroup", &e);
-			return 0;
-		} else {
-			res->cgroup_enforced = true;
-		}
-		phase("cgroup step done");
-	} else {
+	else
 		snprintf(res->cgroup_note, sizeof res->cgroup_note, "%s", host->note);
-	}
+	/* v2 children are born in their cgroup (clone3): then it must exist first */
+	const bool cg_first = !how.overlap || host->mode == SBX_CG_V2;
+	if ((!how.overlap && prepare_seccomp(res) < 0) ||
+	    (cg_first && make_cgroup(host, name, cfg, plan, res, &cg) < 0))
+		return 0;
 
 	int sv[2], outp[2], errp[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -480,10 +565,26 @@ static int run_sandbox(const struct sbx_config *cfg, struct sbx_result *res, str
 		setup_error(res, "channels", &e);
 		return 0;
 	}
+	int cpu = how.overlap ? sched_getcpu() : -1;
+	cpu_set_t here;
+	CPU_ZERO(&here);
+	if (cpu >= 0 && cpu < CPU_SETSIZE) {
+		CPU_SET(cpu, &here);
+		how.steer = sched_getaffinity(0, sizeof how.cpus, &how.cpus) == 0 &&
+			    CPU_ISSET(cpu, &how.cpus) && CPU_COUNT(&how.cpus) > 1 &&
+			    sched_setaffinity(0, sizeof here, &here) == 0; /* the child starts here */
+	}
 	int pidfd = -1;
 	bool born_in_cgroup = false;
-	pid_t pid = spawn(plan, &cg, &pidfd, &born_in_cgroup, sv[1], outp[1], errp[1]);
+	pid_t pid = spawn(plan, &cg, &how, &pidfd, &born_in_cgroup, sv[1], outp[1], errp[1]);
 	int spawn_errno = errno;
+	if (how.steer) {
+		/* ... and we leave: the rest of the CPUs (back to all of them once GO is sent) */
+		cpu_set_t rest = how.cpus;
+		CPU_CLR(cpu, &rest);
+		if (pid < 0 || sched_setaffinity(0, sizeof rest, &rest) < 0)
+			sched_setaffinity(0, sizeof how.cpus, &how.cpus);
+	}
 	close(sv[1]);
 	close(outp[1]);
 	close(errp[1]);
@@ -503,6 +604,13 @@ static int run_sandbox(const struct sbx_config *cfg, struct sbx_result *res, str
 	fcntl(outp[0], F_SETFL, O_NONBLOCK);
 	fcntl(errp[0], F_SETFL, O_NONBLOCK);
 
+	/* Our share while the child builds: the filter, and a v1 cgroup. */
+	if ((how.overlap && prepare_seccomp(res) < 0) ||
+	    (!cg_first && make_cgroup(host, name, cfg, plan, res, &cg) < 0)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		goto out;
+	}
 	/* Before GO: cgroup membership where the child could not be born in it (v2 without
 	 * clone3; v1 children attach themselves) and, unprivileged, the id maps. */
 	if (cg.created && cg.mode == SBX_CG_V2 && !born_in_cgroup &&
@@ -518,14 +626,16 @@ static int run_sandbox(const struct sbx_config *cfg, struct sbx_result *res, str
 		waitpid(pid, NULL, 0);
 		goto out;
 	}
-	struct sbx_msg go = {.type = SBX_MSG_GO};
-	if (send(sv[0], &go, sizeof go, MSG_NOSIGNAL) < 0) {
-		cr_fail(&e, errno, "start sandbox");
+	if ((r = send_go(sv[0], how.overlap, &cg, &e)) < 0 &&
+	    (!how.overlap || (r != -EPIPE && r != -ECONNRESET))) {
 		setup_error(res, "go", &e);
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		goto out;
 	}
+	/* (overlap: a child that stopped before GO left its setup error for the loop) */
+	if (how.steer)
+		sched_setaffinity(0, sizeof how.cpus, &how.cpus);
 
 	phase("go sent");
 	watch_loop(&w, cfg, pid, &cg, res, t0);
@@ -551,6 +661,8 @@ static int run_sandbox(const struct sbx_config *cfg, struct sbx_result *res, str
 	if (w.output_fd >= 0 && cfg->output_dir && res->status != SBX_SANDBOX_ERROR)
 		sbx_collect_output(w.output_fd, cfg->output_dir, &cfg->limits, res);
 out:
+	if (how.steer)
+		sched_setaffinity(0, sizeof how.cpus, &how.cpus); /* when we left before GO */
 	if (w.output_fd >= 0)
 		close(w.output_fd);
 	if (w.out_r >= 0)
