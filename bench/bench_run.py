@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Cold start of one program: bare python3, the same under `corral run`, and under bubblewrap
-with a comparable profile.  Interleaved (one of each per round), >= 30 rounds, median and p90.
+with a comparable profile.  Interleaved (one of each per round, the order rotating from round
+to round), >= 30 rounds, median and p90.
 
     bench/bench_run.py [--rounds N] [--corral build/release/corral]
 
@@ -64,9 +65,14 @@ def main():
         for _ in range(3):
             spawn_wait(argv)
     times = {k: [] for k in cmds}
-    for _ in range(a.rounds):
-        for k, argv in cmds.items():
-            times[k].append(spawn_wait(argv))
+    order = list(cmds)
+    for r in range(a.rounds):
+        # Rotate who goes first: each run leaves work to the kernel after it exits (a network
+        # namespace to dismantle, a memory cgroup to take offline) that lands on whoever runs
+        # next; a fixed order would always hand the same command the same neighbour.
+        k0 = r % len(order)
+        for k in order[k0:] + order[:k0]:
+            times[k].append(spawn_wait(cmds[k]))
     res = {"rounds": a.rounds, "date": time.strftime("%Y-%m-%d"), "kernel": platform.release(),
            "cpus": os.cpu_count(), "results": {}}
     for k, xs in times.items():
