@@ -419,11 +419,10 @@ static bool stale_name(struct owner_cache *c, const char *name)
 	return r == 0 && now_start != owner_start; /* unreadable for another reason: keep it */
 }
 
-static void paths_for(const struct sbx_cg_host *h, const char *name, struct sbx_cg *cg)
+void sbx_cg_plan(const struct sbx_cg_host *h, const char *name, struct sbx_cg *cg)
 {
 	sbx_cg_init(cg);
 	cg->mode = h->mode;
-	cg->created = true;
 	if (h->mode == SBX_CG_V2) {
 		sbx_cgi_join(cg->v2_dir, sizeof cg->v2_dir, h->v2_parent, name);
 		return;
@@ -433,6 +432,12 @@ static void paths_for(const struct sbx_cg_host *h, const char *name, struct sbx_
 	for (int i = 0; i < 4; i++)
 		if (par[i][0] && sbx_cgi_join(dst[i], SBX_CG_PATH_MAX, par[i], name) < 0)
 			dst[i][0] = '\0';
+}
+
+static void paths_for(const struct sbx_cg_host *h, const char *name, struct sbx_cg *cg)
+{
+	sbx_cg_plan(h, name, cg);
+	cg->created = true;
 }
 
 int sbx_cg_sweep(const struct sbx_cg_host *host)

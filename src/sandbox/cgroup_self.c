@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "sandbox/cgroup.h"
@@ -37,37 +36,6 @@ int sbx_cg_attach_self(const struct sbx_cg *cg, const char **what)
 			return r;
 		}
 	}
-	return 0;
-}
-
-int sbx_cg_open_tasks(const struct sbx_cg *cg, int fds[SBX_CG_TASKS_FDS])
-{
-	const char *dirs[] = {cg->v1_memory, cg->v1_pids, cg->v1_cpu, cg->v1_cpuacct};
-	int n = 0;
-	if (cg->mode != SBX_CG_V1 || !cg->created)
-		return 0;
-	for (int i = 0; i < SBX_CG_TASKS_FDS; i++) {
-		char path[SBX_CG_PATH_MAX + 16];
-		if (!dirs[i][0] || (i > 0 && !strcmp(dirs[i], dirs[i - 1])))
-			continue; /* absent, or the other half of a joint cpu,cpuacct mount */
-		snprintf(path, sizeof path, "%s/tasks", dirs[i]);
-		int fd = open(path, O_WRONLY | O_CLOEXEC);
-		if (fd < 0) {
-			int e = errno;
-			while (n > 0)
-				close(fds[--n]);
-			return -e;
-		}
-		fds[n++] = fd;
-	}
-	return n;
-}
-
-int sbx_cg_attach_self_fds(const int *fds, int n)
-{
-	for (int i = 0; i < n; i++)
-		if (write(fds[i], "0", 1) != 1)
-			return -errno;
 	return 0;
 }
 

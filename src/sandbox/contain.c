@@ -194,14 +194,14 @@ void sbx_contain(const struct sbx_plan *p, int ctl)
 		sbx_child_fail(ctl, "seccomp", -r, why);
 }
 
-/* GO for sbx_contain_early: the header, the seccomp program in the same datagram, and the v1
- * cgroup's `tasks` fds (SCM_RIGHTS; their count in msg.pid). */
+/* GO for sbx_contain_early: the header, the seccomp program in the same datagram, and an fd
+ * of the network namespace made for us (SCM_RIGHTS). */
 static void recv_go(int ctl, struct sbx_go *go)
 {
 	struct iovec iov[2] = {{.iov_base = &go->msg, .iov_len = sizeof go->msg},
 			       {.iov_base = go->prog, .iov_len = sizeof go->prog}};
 	union {
-		char buf[CMSG_SPACE(sizeof go->cg_fds)];
+		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} u;
 	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2, .msg_control = u.buf,
@@ -213,15 +213,12 @@ static void recv_go(int ctl, struct sbx_go *go)
 	if (n < (ssize_t)sizeof go->msg || go->msg.type != SBX_MSG_GO)
 		_exit(125); /* the supervisor is gone or refused: nothing to report to */
 	go->prog_bytes = (size_t)n - sizeof go->msg;
-	go->n_cg_fds = 0;
+	go->net_fd = -1;
 	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		k = k > SBX_GO_MAX_FDS ? SBX_GO_MAX_FDS : k;
-		memcpy(go->cg_fds, CMSG_DATA(c), k * sizeof(int));
-		go->n_cg_fds = (int)k;
-	}
-	if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || go->n_cg_fds != go->msg.pid)
+	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+	    c->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(&go->net_fd, CMSG_DATA(c), sizeof(int));
+	if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || go->net_fd < 0)
 		sbx_child_fail(ctl, "go", EPROTO, "malformed GO message");
 }
 
@@ -232,17 +229,21 @@ void sbx_contain_early(const struct sbx_plan *p, int ctl, struct sbx_go *go)
 		sbx_child_fail(ctl, "pdeathsig", errno, "PR_SET_PDEATHSIG");
 	if (p->magic != SBX_PLAN_MAGIC)
 		sbx_child_fail(ctl, "plan", EINVAL, "plan layout mismatch");
-	/* 2'. the namespaces clone did not make: it made pid and cgroup only, so that the
-	 * network namespace, the dearest, is built here while the supervisor does its share */
-	if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS) < 0)
+	/* 2'. the namespaces clone did not make (it made pid and cgroup; the supervisor makes the
+	 * network namespace meanwhile) */
+	if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS) < 0)
 		sbx_child_fail(ctl, "namespaces", errno, "unshare");
 	steps_root_to_priority(p, ctl);
-	/* 2. GO: the cgroup exists, the filter is compiled */
+	/* 2. GO: the filter is compiled, the network namespace made */
 	recv_go(ctl, go);
 }
 
 void sbx_contain_late(const struct sbx_plan *p, int ctl, const struct sbx_go *go)
 {
+	/* 2''. the new network namespace: nothing but lo */
+	if (setns(go->net_fd, CLONE_NEWNET) < 0)
+		sbx_child_fail(ctl, "namespaces", errno, "setns net");
+	close(go->net_fd);
 	/* 9. privileges: ids, capabilities, no_new_privs */
 	step_drop_privileges(p, ctl);
 	/* 10. seccomp, last: it also forbids mount, unshare and friends used above */

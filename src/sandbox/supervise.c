@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -95,13 +96,16 @@ void sbx_set_wipe_region(char *start, size_t len)
 	wipe_len = len;
 }
 
-/* How the child is started.  overlap: it makes its own namespaces and filesystem while we make
- * its cgroup and compile the filter (sbx_contain_early).  steer: to really do both at once on
+/* How the child is started.  overlap: it builds its namespaces and filesystem (making and
+ * joining its own v1 cgroup first, from `host` and `cg_name`) while we make its network
+ * namespace and compile its filter (sbx_contain_early).  steer: to really do both at once on
  * two CPUs, the child keeps the CPU we were on (it is cache-warm and needs no wake-up) and we
  * move; `cpus` is the affinity both return to. */
 struct start {
-	bool overlap, steer;
+	bool overlap, steer, child_makes_cg;
 	cpu_set_t cpus;
+	const struct sbx_cg_host *host;
+	const char *cg_name;
 };
 
 /* The child side of clone: arrange fds, contain, start the payload, become init. */
@@ -121,15 +125,22 @@ child_main(const struct sbx_plan *plan, const struct sbx_cg *cg, const struct st
 	const char *what = "";
 	int r;
 	if (how->overlap) {
+		/* v1: make the cgroup and join it ourselves, first thing (joining is cheap this
+		 * way; see sbx_cg_attach_self).  The supervisor removes it afterwards. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+			sbx_child_fail(3, "pdeathsig", errno, "PR_SET_PDEATHSIG");
+		if (how->child_makes_cg) {
+			struct sbx_cg mine;
+			struct cr_err ce = {0};
+			r = sbx_cg_create(how->host, how->cg_name, &plan->limits, &mine, &ce);
+			if (r < 0)
+				sbx_child_fail(3, "cgroup", -r, ce.msg);
+			r = sbx_cg_attach_self(&mine, &what);
+			if (r < 0)
+				sbx_child_fail(3, "cgroup-attach", -r, what);
+		}
 		struct sbx_go go;
 		sbx_contain_early(plan, 3, &go);
-		/* v1: join the cgroup ourselves (cheap, see sbx_cg_attach_self), before anything
-		 * of the program's runs */
-		r = sbx_cg_attach_self_fds(go.cg_fds, go.n_cg_fds);
-		if (r < 0)
-			sbx_child_fail(3, "cgroup-attach", -r, "tasks");
-		for (int i = 0; i < go.n_cg_fds; i++)
-			close(go.cg_fds[i]);
 		sbx_contain_late(plan, 3, &go);
 	} else {
 		/* v1: join the cgroup ourselves, first thing (cheap; see sbx_cg_attach_self). */
@@ -484,39 +495,51 @@ static int make_cgroup(const struct sbx_cg_host *host, const char *name,
 	return 0;
 }
 
-/* GO.  For sbx_contain_early (`overlap`) the compiled seccomp program follows the header in
- * the same datagram, with a v1 cgroup's `tasks` files attached (SCM_RIGHTS; count in pid). */
-static int send_go(int ctl, bool overlap, const struct sbx_cg *cg, struct cr_err *err)
+/* A new network namespace for the child, made here while the child builds the rest: an fd of
+ * it, and we return to our own. */
+static int make_netns(struct cr_err *err)
+{
+	CR_AUTOCLOSE int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (self < 0)
+		return cr_fail(err, errno, "open /proc/self/ns/net");
+	if (unshare(CLONE_NEWNET) < 0)
+		return cr_fail(err, errno, "unshare(CLONE_NEWNET)");
+	int fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	int e = errno;
+	if (setns(self, CLONE_NEWNET) < 0) {
+		/* not fatal for us (we use no network), but say so: the run fails */
+		if (fd >= 0)
+			close(fd);
+		return cr_fail(err, errno, "setns back to our network namespace");
+	}
+	return fd >= 0 ? fd : cr_fail(err, e, "open the new network namespace");
+}
+
+/* GO.  For sbx_contain_early (net_fd >= 0) the compiled seccomp program follows the header in
+ * the same datagram, with the network namespace attached (SCM_RIGHTS). */
+static int send_go(int ctl, int net_fd, struct cr_err *err)
 {
 	struct sbx_msg go = {.type = SBX_MSG_GO};
 	const void *prog = NULL;
-	size_t bytes = overlap ? sbx_seccomp_prepared(&prog) : 0;
+	size_t bytes = net_fd >= 0 ? sbx_seccomp_prepared(&prog) : 0;
 	struct iovec iov[2] = {{.iov_base = &go, .iov_len = sizeof go},
 			       {.iov_base = (void *)prog, .iov_len = bytes}};
 	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = bytes ? 2 : 1};
-	int fds[SBX_CG_TASKS_FDS];
 	union {
-		char buf[CMSG_SPACE(sizeof fds)];
+		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} u;
-	int n = overlap ? sbx_cg_open_tasks(cg, fds) : 0;
-	if (n < 0)
-		return cr_fail(err, -n, "open the cgroup's tasks files");
-	if (n > 0) {
+	if (net_fd >= 0) {
 		memset(&u, 0, sizeof u);
 		mh.msg_control = u.buf;
-		mh.msg_controllen = CMSG_SPACE(n * sizeof(int));
+		mh.msg_controllen = sizeof u.buf;
 		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(n * sizeof(int));
-		memcpy(CMSG_DATA(c), fds, n * sizeof(int));
-		go.pid = n;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &net_fd, sizeof(int));
 	}
-	int r = sendmsg(ctl, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
-	for (int i = 0; i < n; i++)
-		close(fds[i]);
-	return r < 0 ? cr_fail(err, -r, "start sandbox") : 0;
+	return sendmsg(ctl, &mh, MSG_NOSIGNAL) < 0 ? cr_fail(err, errno, "start sandbox") : 0;
 }
 
 static int run_sandbox(const struct sbx_config *cfg, struct sbx_result *res, struct cr_err *err)
@@ -530,12 +553,13 @@ static int run_sandbox(const struct sbx_config *cfg, struct sbx_result *res, str
 	result_init(res, &cfg->limits);
 	uint64_t t0 = now_ms();
 	phase(NULL);
-	/* As root, the child builds its namespaces and filesystem while we make its cgroup and
-	 * compile the filter, which travels with GO (sbx_contain_early).  Unprivileged, the id
-	 * maps must be written before the child creates its first file: all of ours first. */
-	struct start how = {.overlap = !plan->userns};
+	/* As root, the child builds its namespaces and filesystem (a v1 cgroup first) while we
+	 * make its network namespace and compile its filter, which travel with GO
+	 * (sbx_contain_early).  Unprivileged, the id maps must be written before the child
+	 * creates its first file: all of ours first. */
 	static unsigned seq;
 	const struct sbx_cg_host *host = cg_host(cfg->cgroup_parent);
+	struct start how = {.overlap = !plan->userns, .host = host};
 	struct sbx_cg cg;
 	sbx_cg_init(&cg);
 	struct cr_err e = {0};
@@ -544,11 +568,17 @@ static int run_sandbox(const struct sbx_config *cfg, struct sbx_result *res, str
 		sbx_cg_make_name(name, sizeof name, seq++);
 	else
 		snprintf(res->cgroup_note, sizeof res->cgroup_note, "%s", host->note);
-	/* v2 children are born in their cgroup (clone3): then it must exist first */
-	const bool cg_first = !how.overlap || host->mode == SBX_CG_V2;
+	/* v2 children are born in their cgroup (clone3): then we make it, first */
+	how.child_makes_cg = how.overlap && host->mode == SBX_CG_V1;
+	how.cg_name = name;
 	if ((!how.overlap && prepare_seccomp(res) < 0) ||
-	    (cg_first && make_cgroup(host, name, cfg, plan, res, &cg) < 0))
+	    (!how.child_makes_cg && make_cgroup(host, name, cfg, plan, res, &cg) < 0))
 		return 0;
+	if (how.child_makes_cg) {
+		sbx_cg_plan(host, name, &cg); /* ours to read, kill and remove */
+		cg.created = true;
+		res->cgroup_enforced = true; /* or the child reports why not, and nothing runs */
+	}
 
 	int sv[2], outp[2], errp[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -575,6 +605,7 @@ static int run_sandbox(const struct sbx_config *cfg, struct sbx_result *res, str
 			    sched_setaffinity(0, sizeof here, &here) == 0; /* the child starts here */
 	}
 	int pidfd = -1;
+	CR_AUTOCLOSE int net_fd = -1;
 	bool born_in_cgroup = false;
 	pid_t pid = spawn(plan, &cg, &how, &pidfd, &born_in_cgroup, sv[1], outp[1], errp[1]);
 	int spawn_errno = errno;
@@ -604,9 +635,10 @@ static int run_sandbox(const struct sbx_config *cfg, struct sbx_result *res, str
 	fcntl(outp[0], F_SETFL, O_NONBLOCK);
 	fcntl(errp[0], F_SETFL, O_NONBLOCK);
 
-	/* Our share while the child builds: the filter, and a v1 cgroup. */
-	if ((how.overlap && prepare_seccomp(res) < 0) ||
-	    (!cg_first && make_cgroup(host, name, cfg, plan, res, &cg) < 0)) {
+	/* Our share while the child builds: its network namespace and its filter. */
+	if (how.overlap && ((net_fd = make_netns(&e)) < 0 || prepare_seccomp(res) < 0)) {
+		if (net_fd < 0)
+			setup_error(res, "namespaces", &e);
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		goto out;
@@ -626,7 +658,7 @@ static int run_sandbox(const struct sbx_config *cfg, struct sbx_result *res, str
 		waitpid(pid, NULL, 0);
 		goto out;
 	}
-	if ((r = send_go(sv[0], how.overlap, &cg, &e)) < 0 &&
+	if ((r = send_go(sv[0], net_fd, &e)) < 0 &&
 	    (!how.overlap || (r != -EPIPE && r != -ECONNRESET))) {
 		setup_error(res, "go", &e);
 		kill(pid, SIGKILL);
