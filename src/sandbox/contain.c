@@ -323,7 +323,16 @@ static void exec_search(const char *file, char *const argv[], char *const envp[]
 	errno = saved;
 }
 
-void sbx_exec_payload(const struct sbx_plan *p, int ctl)
+/* Ignored signals survive exec (corral ignores SIGPIPE): give the program the defaults.
+ * Only for an exec -- a warm interpreter that does not exec keeps its own dispositions. */
+static void default_signals(void)
+{
+	for (int s = 1; s < NSIG; s++)
+		if (s != SIGKILL && s != SIGSTOP)
+			signal(s, SIG_DFL);
+}
+
+static void __attribute__((noreturn)) exec_payload(const struct sbx_plan *p, int ctl)
 {
 	char *argv[SBX_MAX_ARGS + 1];
 	char *envp[SBX_MAX_ENV + 9];
@@ -333,13 +342,14 @@ void sbx_exec_payload(const struct sbx_plan *p, int ctl)
 	for (uint32_t i = 0; i < p->envc; i++)
 		envp[i] = (char *)p->strings + p->envp_off[i];
 	envp[p->envc] = NULL;
-	/* Ignored signals survive exec (corral ignores SIGPIPE): give the program the defaults.
-	 * Only here -- a warm interpreter that does not exec keeps its own dispositions. */
-	for (int s = 1; s < NSIG; s++)
-		if (s != SIGKILL && s != SIGSTOP)
-			signal(s, SIG_DFL);
 	exec_search(argv[0], argv, envp);
 	sbx_child_fail(ctl, "execve", errno, argv[0]);
+}
+
+void sbx_exec_payload(const struct sbx_plan *p, int ctl)
+{
+	default_signals();
+	exec_payload(p, ctl);
 }
 
 struct spawn_arg {
@@ -351,12 +361,10 @@ static int spawn_child(void *a)
 {
 	const struct spawn_arg *sa = a;
 	/* Dispositions first, while every signal is still blocked: no handler of init's may
-	 * ever run on this borrowed memory.  (sbx_exec_payload resets them again: cheap.) */
-	for (int s = 1; s < NSIG; s++)
-		if (s != SIGKILL && s != SIGSTOP)
-			signal(s, SIG_DFL);
+	 * ever run on this borrowed memory. */
+	default_signals();
 	payload_started(sa->ctl);
-	sbx_exec_payload(sa->plan, sa->ctl);
+	exec_payload(sa->plan, sa->ctl);
 }
 
 pid_t sbx_init_spawn(const struct sbx_plan *p, int ctl)
