@@ -559,6 +559,16 @@ static int run_sandbox(const struct sbx_config *cfg, struct sbx_result *res, str
 	 * creates its first file: all of ours first. */
 	static unsigned seq;
 	const struct sbx_cg_host *host = cg_host(cfg->cgroup_parent);
+	/* v1 without a CPU quota: the cpu hierarchy (when not joint with cpuacct, which gives
+	 * cpu_ms) would hold a cgroup with nothing to enforce -- a mkdir, two writes, a join and
+	 * an rmdir on the start and exit paths.  Leave it out. */
+	struct sbx_cg_host host_here;
+	if (host->mode == SBX_CG_V1 && !cfg->limits.cpus && host->v1_cpu[0] &&
+	    strcmp(host->v1_cpu, host->v1_cpuacct)) {
+		host_here = *host;
+		host_here.v1_cpu[0] = '\0';
+		host = &host_here;
+	}
 	struct start how = {.overlap = !plan->userns, .host = host};
 	struct sbx_cg cg;
 	sbx_cg_init(&cg);
