@@ -133,8 +133,14 @@ child_main(const struct sbx_plan *plan, const struct sbx_cg *cg, const struct st
 			struct sbx_cg mine;
 			struct cr_err ce = {0};
 			r = sbx_cg_create(how->host, how->cg_name, &plan->limits, &mine, &ce);
-			if (r < 0)
+			if (r < 0) {
+				/* the report adds ": <strerror>" itself */
+				const char *why = strerror(-r);
+				size_t n = strlen(ce.msg), m = strlen(why);
+				if (n >= m + 2 && !strcmp(ce.msg + n - m, why))
+					ce.msg[n - m - 2] = '\0';
 				sbx_child_fail(3, "cgroup", -r, ce.msg);
+			}
 			r = sbx_cg_attach_self(&mine, &what);
 			if (r < 0)
 				sbx_child_fail(3, "cgroup-attach", -r, what);
@@ -682,6 +688,9 @@ static int run_sandbox(const struct sbx_config *cfg, struct sbx_result *res, str
 	phase("go sent");
 	watch_loop(&w, cfg, pid, &cg, res, t0);
 	phase("init exited, pipes drained");
+	if (how.child_makes_cg && w.setup_failed && !strcmp(w.setup_error.step, "cgroup"))
+		cg.created = false; /* the child's sbx_cg_create undid its own work, and a
+				     * directory it found in the way is not ours to remove */
 	int init_status = 0;
 	struct rusage ru;
 	memset(&ru, 0, sizeof ru);
