@@ -352,6 +352,15 @@ void sbx_exec_payload(const struct sbx_plan *p, int ctl)
 	exec_payload(p, ctl);
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define SPAWN_BY_FORK 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SPAWN_BY_FORK 1
+#endif
+#endif
+
+#ifndef SPAWN_BY_FORK
 struct spawn_arg {
 	const struct sbx_plan *plan;
 	int ctl;
@@ -366,9 +375,18 @@ static int spawn_child(void *a)
 	payload_started(sa->ctl);
 	exec_payload(sa->plan, sa->ctl);
 }
+#endif
 
 pid_t sbx_init_spawn(const struct sbx_plan *p, int ctl)
 {
+#ifdef SPAWN_BY_FORK
+	/* AddressSanitizer does not know a stack it did not make (it warns on the program's
+	 * stderr and may report false positives afterwards): a plain fork there. */
+	pid_t pid = sbx_init_fork(p, ctl);
+	if (pid == 0)
+		sbx_exec_payload(p, ctl);
+	return pid;
+#else
 	/* CLONE_VM | CLONE_VFORK, as posix_spawn does: the child runs on init's memory, on a
 	 * stack of its own, until its execve, and init sleeps until then.  No page table is
 	 * copied and neither side takes copy-on-write faults afterwards: a plain fork of init (a
@@ -385,6 +403,7 @@ pid_t sbx_init_spawn(const struct sbx_plan *p, int ctl)
 		sbx_child_fail(ctl, "fork-payload", e, "clone");
 	init_payload_started(p, ctl, pid); /* its setpgid fails once the child has exec'd: fine */
 	return pid;
+#endif
 }
 
 void sbx_init_loop(int ctl, pid_t payload)
