@@ -147,7 +147,7 @@ int cmd_run(int argc, char **argv)
 	cfg.cancel_fd = sfd;
 	signal(SIGPIPE, SIG_IGN);
 
-	sbx_sweep_stale();
+	cfg.sweep_stale = true; /* by sbx_run, while the program runs */
 	struct sbx_result res;
 	if (sbx_run(&cfg, &res, &err) < 0) {
 		r = cli_usage_error("%s", err.msg);

@@ -371,8 +371,38 @@ void sbx_cg_make_name(char *out, size_t n, unsigned seq)
 	snprintf(out, n, "%ld.%llu.%u", (long)getpid(), (unsigned long long)st, seq);
 }
 
+/* Owners' start times read during one sweep: every sandbox of a live engine carries the same
+ * pid, in each of up to four hierarchies, and /proc/<pid>/stat is not cheap to produce. */
+struct owner_cache {
+	struct {
+		char pid[16];
+		int r;
+		uint64_t start;
+	} e[32];
+	int n;
+};
+
+static int owner_start_time(struct owner_cache *c, const char *pid, uint64_t *out)
+{
+	for (int i = 0; i < c->n; i++)
+		if (!strcmp(c->e[i].pid, pid)) {
+			*out = c->e[i].start;
+			return c->e[i].r;
+		}
+	uint64_t st = 0;
+	int r = start_time(pid, &st);
+	if (c->n < (int)(sizeof c->e / sizeof c->e[0])) {
+		snprintf(c->e[c->n].pid, sizeof c->e[c->n].pid, "%s", pid);
+		c->e[c->n].r = r;
+		c->e[c->n].start = st;
+		c->n++;
+	}
+	*out = st;
+	return r;
+}
+
 /* "<pid>.<start>.<seq>" whose process is gone (or is another process with a reused pid). */
-static bool stale_name(const char *name)
+static bool stale_name(struct owner_cache *c, const char *name)
 {
 	char pid[16], start[24], seq[16];
 	uint64_t v, owner_start, now_start;
@@ -383,17 +413,16 @@ static bool stale_name(const char *name)
 	if (sbx_cgi_parse_u64(pid, &v) < 0 || v == 0 || v > INT_MAX ||
 	    sbx_cgi_parse_u64(start, &owner_start) < 0)
 		return false;
-	int r = start_time(pid, &now_start);
+	int r = owner_start_time(c, pid, &now_start);
 	if (r == -ENOENT || r == -ESRCH)
 		return true;
 	return r == 0 && now_start != owner_start; /* unreadable for another reason: keep it */
 }
 
-static void paths_for(const struct sbx_cg_host *h, const char *name, struct sbx_cg *cg)
+void sbx_cg_plan(const struct sbx_cg_host *h, const char *name, struct sbx_cg *cg)
 {
 	sbx_cg_init(cg);
 	cg->mode = h->mode;
-	cg->created = true;
 	if (h->mode == SBX_CG_V2) {
 		sbx_cgi_join(cg->v2_dir, sizeof cg->v2_dir, h->v2_parent, name);
 		return;
@@ -405,6 +434,12 @@ static void paths_for(const struct sbx_cg_host *h, const char *name, struct sbx_
 			dst[i][0] = '\0';
 }
 
+static void paths_for(const struct sbx_cg_host *h, const char *name, struct sbx_cg *cg)
+{
+	sbx_cg_plan(h, name, cg);
+	cg->created = true;
+}
+
 int sbx_cg_sweep(const struct sbx_cg_host *host)
 {
 	if (!host || host->mode == SBX_CG_NONE)
@@ -412,6 +447,7 @@ int sbx_cg_sweep(const struct sbx_cg_host *host)
 	const char *parents[] = {host->v2_parent, host->v1_memory, host->v1_pids, host->v1_cpu,
 				 host->v1_cpuacct};
 	int removed = 0;
+	struct owner_cache owners = {.n = 0};
 	for (size_t i = 0; i < sizeof parents / sizeof parents[0]; i++) {
 		if (!parents[i][0] || (i == 0) != (host->mode == SBX_CG_V2))
 			continue;
@@ -423,7 +459,7 @@ int sbx_cg_sweep(const struct sbx_cg_host *host)
 				      (de->d_type == DT_UNKNOWN &&
 				       fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0
 				       && S_ISDIR(sb.st_mode));
-			if (!is_dir || !stale_name(de->d_name))
+			if (!is_dir || !stale_name(&owners, de->d_name))
 				continue;
 			struct sbx_cg cg;
 			char dir[SBX_CG_PATH_MAX];

@@ -99,6 +99,10 @@ int sbx_cg_attach(const struct sbx_cg *cg, pid_t pid, struct cr_err *err);
  * when the supervisor attaches the child by pid.  Allocation-free; returns 0 or -errno and
  * the failing file's controller name in *what. */
 int sbx_cg_attach_self(const struct sbx_cg *cg, const char **what);
+/* The directories sbx_cg_create(host, name, ...) makes, without making anything (created stays
+ * false): for a supervisor whose child creates its own v1 cgroup (corral run as root), so that
+ * it can still read, kill and remove it.  A path that would not fit is left empty. */
+void sbx_cg_plan(const struct sbx_cg_host *host, const char *name, struct sbx_cg *cg);
 int sbx_cg_stats(const struct sbx_cg *cg, struct sbx_cg_stats *st);
 /* v2: cgroup.kill (fallback: SIGKILL every pid in cgroup.procs until empty);
  * v1: SIGKILL every pid in memory (or pids) cgroup.procs until empty. */

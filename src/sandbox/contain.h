@@ -23,6 +23,7 @@
 #include <sys/types.h>
 
 #include "sandbox/sandbox.h"
+#include "sandbox/seccomp_policy.h"
 
 #define SBX_PLAN_MAGIC 0x636f7231u /* "cor1": bump when the layout changes */
 #define SBX_STRINGS_MAX 65536
@@ -87,9 +88,30 @@ struct sbx_msg {
  * Allocation-free except inside libseccomp (last step). */
 void sbx_contain(const struct sbx_plan *plan, int ctl);
 
+/* The same checklist while the supervisor works in parallel (corral run as root).  The child
+ * is cloned into new pid and cgroup namespaces only (a v1 child then makes and joins its own
+ * cgroup, first thing); sbx_contain_early makes the mount, ipc and uts namespaces and runs
+ * steps 3-8 while the supervisor makes the network namespace -- the dearest, ~0.5 ms here --
+ * and compiles the seccomp filter, then waits for GO, which carries both.  sbx_contain_late
+ * enters that network namespace, drops the privileges and loads the filter.  Same steps, same
+ * failure reports, seccomp last.  Not for a user namespace: its id maps must exist before the
+ * first file is created. */
+struct sbx_go {
+	struct sbx_msg msg; /* SBX_MSG_GO */
+	unsigned char prog[SBX_SECCOMP_PROG_MAX * 8]; /* struct sock_filter[], prog_bytes long */
+	size_t prog_bytes;
+	int net_fd;         /* the new network namespace (SCM_RIGHTS, close-on-exec) */
+};
+void sbx_contain_early(const struct sbx_plan *plan, int ctl, struct sbx_go *go);
+void sbx_contain_late(const struct sbx_plan *plan, int ctl, const struct sbx_go *go);
+
 /* After sbx_contain: fork the payload.  In the payload (return 0) stdio is set up (stdin
  * /dev/null, stdout/stderr as received at fds 1/2) and ctl is close-on-exec. */
 pid_t sbx_init_fork(const struct sbx_plan *plan, int ctl);
+/* sbx_init_fork + sbx_exec_payload in one step, for a payload that execs at once (corral run):
+ * the child shares init's memory until its execve (CLONE_VM | CLONE_VFORK).  Returns the
+ * payload's pid, in init; an execve failure is reported by the child (SETUP_ERROR). */
+pid_t sbx_init_spawn(const struct sbx_plan *plan, int ctl);
 /* In the payload: execve argv with the plan's environment.  Never returns. */
 void sbx_exec_payload(const struct sbx_plan *plan, int ctl) __attribute__((noreturn));
 /* In init: reap everything; when `payload` ends, send STATUS and exit (which kills every

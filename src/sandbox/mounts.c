@@ -5,7 +5,7 @@
  *   /usr /bin /sbin /lib*   read-only (nosuid, nodev) from the host or the --rootfs image
  *   /etc                    synthetic passwd/group/hosts + a short list of read-only files
  *   /proc                   fresh, for the new pid namespace; sensitive files masked
- *   /dev                    tmpfs with null zero full random urandom tty, shm (capped tmpfs)
+ *   /dev                    null zero full random urandom tty (binds), links, shm (capped tmpfs)
  *   /tmp                    capped tmpfs;  /output  capped tmpfs, handed to the supervisor
  *   --ro / --rw mounts      created beneath our own tmpfs only (never inside a host mount)
  *   /                       read-only at the end
@@ -187,12 +187,13 @@ static void build_etc(const struct sbx_plan *p, int ctl)
 	close(dfd);
 }
 
+/* /dev is a directory of the new root (read-only with it at the end): its own tmpfs cost a
+ * superblock to set up and, dearer, to take apart when the sandbox ends, for nothing -- what
+ * it holds are the device bind mounts (nosuid, noexec each), links, and /dev/shm. */
 static void build_dev(const struct sbx_plan *p, int ctl)
 {
 	char src[64], dest[64], opts[96];
 	make_dir(ctl, "/dev", 0755);
-	if (mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k") < 0)
-		fail(ctl, "dev", "/dev");
 	for (size_t i = 0; DEVICES[i]; i++) {
 		snprintf(src, sizeof src, OLD "/dev/%s", DEVICES[i]);
 		snprintf(dest, sizeof dest, "/dev/%s", DEVICES[i]);
@@ -213,8 +214,6 @@ static void build_dev(const struct sbx_plan *p, int ctl)
 	snprintf(opts, sizeof opts, "mode=1777,size=%llu", (unsigned long long)p->limits.tmp_bytes);
 	if (mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) < 0)
 		fail(ctl, "dev", "/dev/shm");
-	if (set_attr("/dev", MOUNT_ATTR_RDONLY, false) < 0)
-		fail(ctl, "dev", "read-only /dev");
 }
 
 static void build_proc(int ctl)

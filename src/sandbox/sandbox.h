@@ -86,6 +86,8 @@ struct sbx_config {
 				     * limit "cancelled"); e.g. a signalfd for SIGINT/SIGTERM */
 	uid_t uid;                  /* host uid/gid the program runs as when corral is root */
 	gid_t gid;
+	bool sweep_stale;           /* also sbx_sweep_stale(), once the program has started
+				     * (while it runs; at the end if it never started) */
 };
 
 void sbx_config_init(struct sbx_config *cfg);
@@ -136,7 +138,8 @@ int sbx_result_exit_code(const struct sbx_result *res);
  * must hold nothing of the caller's command line or environment. */
 void sbx_set_wipe_region(char *start, size_t len);
 
-/* Called once per process that owns sandboxes: removes cgroups left by dead predecessors. */
+/* Called once per process that owns sandboxes: removes cgroups left by dead predecessors.
+ * corral run has sbx_run do it (sweep_stale), off its start-up path. */
 void sbx_sweep_stale(void);
 
 #endif

@@ -19,8 +19,7 @@
 
 /* The compiled filter, built once per process by sbx_seccomp_prepare (in the supervisor or the
  * zygote, before any clone) so the sandbox child loads it without allocating anything. */
-#define BPF_MAX 4096
-static struct sock_filter bpf_insns[BPF_MAX];
+static struct sock_filter bpf_insns[SBX_SECCOMP_PROG_MAX];
 static unsigned short bpf_len;
 
 static scmp_filter_ctx build(char *why, size_t whysz)
@@ -35,6 +34,13 @@ static scmp_filter_ctx build(char *why, size_t whysz)
 		snprintf(why, whysz, "seccomp bad-arch action");
 		goto fail;
 	}
+	/* A binary tree over syscall numbers instead of a linear chain: the same decisions (checked
+	 * input by input against the linear program), reached in ~8 jumps instead of up to ~60.
+	 * That is what the kernel pays per call it cannot answer from its allow-cache (ioctl,
+	 * clone, socket: their verdict depends on arguments), and, for every syscall number, when
+	 * it builds that cache as the filter is loaded (0.17-0.22 ms -> 0.09-0.12 ms here).
+	 * libseccomp < 2.5 lacks the attribute: it then stays linear, which is only slower. */
+	(void)seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
 
 	for (size_t i = 0; i < sbx_seccomp_denied_count; i++) {
 		const struct sbx_sc_rule *rule = &sbx_seccomp_denied[i];
@@ -127,17 +133,33 @@ int sbx_seccomp_prepare(char *why, size_t whysz)
 	return 0;
 }
 
+size_t sbx_seccomp_prepared(const void **insns)
+{
+	*insns = bpf_insns;
+	return bpf_len * sizeof *bpf_insns;
+}
+
+int sbx_seccomp_load_program(const void *insns, size_t bytes, char *why, size_t whysz)
+{
+	/* one system call, no allocation */
+	if (!bytes || bytes % sizeof(struct sock_filter) ||
+	    bytes > SBX_SECCOMP_PROG_MAX * sizeof(struct sock_filter)) {
+		snprintf(why, whysz, "seccomp program of %zu bytes", bytes);
+		return -EINVAL;
+	}
+	struct sock_fprog prog = {.len = (unsigned short)(bytes / sizeof(struct sock_filter)),
+				  .filter = (struct sock_filter *)insns};
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) {
+		snprintf(why, whysz, "seccomp(SET_MODE_FILTER)");
+		return -errno;
+	}
+	return 0;
+}
+
 int sbx_seccomp_load(char *why, size_t whysz)
 {
-	if (bpf_len) {
-		/* the prepared program: one system call, no allocation */
-		struct sock_fprog prog = {.len = bpf_len, .filter = bpf_insns};
-		if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) {
-			snprintf(why, whysz, "seccomp(SET_MODE_FILTER)");
-			return -errno;
-		}
-		return 0;
-	}
+	if (bpf_len) /* the prepared program */
+		return sbx_seccomp_load_program(bpf_insns, bpf_len * sizeof *bpf_insns, why, whysz);
 	scmp_filter_ctx ctx = build(why, whysz);
 	if (!ctx)
 		return -EINVAL;

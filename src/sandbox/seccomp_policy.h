@@ -31,6 +31,12 @@ extern const size_t sbx_seccomp_denied_ioctls_count;
 /* Compiles the filter once per process into a static buffer, so later loads in forked children
  * allocate nothing.  Call before cloning sandboxes. 0 or -errno. */
 int sbx_seccomp_prepare(char *why, size_t whysz);
+/* The prepared program (struct sock_filter[]), for a child cloned before it was compiled:
+ * returns its size in bytes (0 before sbx_seccomp_prepare) and points *insns at it. */
+#define SBX_SECCOMP_PROG_MAX 4096 /* instructions */
+size_t sbx_seccomp_prepared(const void **insns);
+/* Loads such a program into the calling thread (no_new_privs set). 0 or -errno. */
+int sbx_seccomp_load_program(const void *insns, size_t bytes, char *why, size_t whysz);
 /* Builds the filter (or uses the prepared one) and loads it into the calling thread (with no_new_privs already set).
  * Returns 0 or -errno; on failure step names what failed (no allocation on failure path
  * beyond libseccomp's own). */

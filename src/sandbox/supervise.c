@@ -17,9 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -94,31 +96,74 @@ void sbx_set_wipe_region(char *start, size_t len)
 	wipe_len = len;
 }
 
+/* How the child is started.  overlap: it builds its namespaces and filesystem (making and
+ * joining its own v1 cgroup first, from `host` and `cg_name`) while we make its network
+ * namespace and compile its filter (sbx_contain_early).  steer: to really do both at once on
+ * two CPUs, the child keeps the CPU we were on (it is cache-warm and needs no wake-up) and we
+ * move; `cpus` is the affinity both return to. */
+struct start {
+	bool overlap, steer, child_makes_cg;
+	cpu_set_t cpus;
+	const struct sbx_cg_host *host;
+	const char *cg_name;
+};
+
 /* The child side of clone: arrange fds, contain, start the payload, become init. */
 static void __attribute__((noreturn))
-child_main(const struct sbx_plan *plan, const struct sbx_cg *cg, int ctl, int out_w, int err_w)
+child_main(const struct sbx_plan *plan, const struct sbx_cg *cg, const struct start *how, int ctl,
+	   int out_w, int err_w)
 {
 	if (wipe_start)
 		explicit_bzero(wipe_start, wipe_len); /* corral's argv and environment */
-	if (dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0 || dup2(ctl, 3) < 0)
+	if (how->steer)
+		sched_setaffinity(0, sizeof how->cpus, &how->cpus); /* stays here until it moves */
+	/* dup2 clears close-on-exec: set it again on the control socket, or the payload would
+	 * inherit init's channel and could forge setup errors or statuses. */
+	if (dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0 || dup2(ctl, 3) < 0 ||
+	    fcntl(3, F_SETFD, FD_CLOEXEC) < 0)
 		sbx_child_fail(ctl, "fds", errno, "dup2");
-	/* v1: join the cgroup ourselves, first thing (cheap; see sbx_cg_attach_self). */
 	const char *what = "";
-	int r = cg->created ? sbx_cg_attach_self(cg, &what) : 0;
-	if (r < 0)
-		sbx_child_fail(3, "cgroup-attach", -r, what);
-	sbx_contain(plan, 3);
-	pid_t pid = sbx_init_fork(plan, 3);
-	if (pid == 0)
-		sbx_exec_payload(plan, 3);
-	sbx_init_loop(3, pid);
+	int r;
+	if (how->overlap) {
+		/* v1: make the cgroup and join it ourselves, first thing (joining is cheap this
+		 * way; see sbx_cg_attach_self).  The supervisor removes it afterwards. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+			sbx_child_fail(3, "pdeathsig", errno, "PR_SET_PDEATHSIG");
+		if (how->child_makes_cg) {
+			struct sbx_cg mine;
+			struct cr_err ce = {0};
+			r = sbx_cg_create(how->host, how->cg_name, &plan->limits, &mine, &ce);
+			if (r < 0) {
+				/* the report adds ": <strerror>" itself */
+				const char *why = strerror(-r);
+				size_t n = strlen(ce.msg), m = strlen(why);
+				if (n >= m + 2 && !strcmp(ce.msg + n - m, why))
+					ce.msg[n - m - 2] = '\0';
+				sbx_child_fail(3, "cgroup", -r, ce.msg);
+			}
+			r = sbx_cg_attach_self(&mine, &what);
+			if (r < 0)
+				sbx_child_fail(3, "cgroup-attach", -r, what);
+		}
+		struct sbx_go go;
+		sbx_contain_early(plan, 3, &go);
+		sbx_contain_late(plan, 3, &go);
+	} else {
+		/* v1: join the cgroup ourselves, first thing (cheap; see sbx_cg_attach_self). */
+		r = cg->created ? sbx_cg_attach_self(cg, &what) : 0;
+		if (r < 0)
+			sbx_child_fail(3, "cgroup-attach", -r, what);
+		sbx_contain(plan, 3);
+	}
+	sbx_init_loop(3, sbx_init_spawn(plan, 3));
 }
 
-static pid_t spawn(const struct sbx_plan *plan, const struct sbx_cg *cg, int *pidfd,
-		   bool *born_in_cgroup, int ctl, int out_w, int err_w)
+static pid_t spawn(const struct sbx_plan *plan, const struct sbx_cg *cg, const struct start *how,
+		   int *pidfd, bool *born_in_cgroup, int ctl, int out_w, int err_w)
 {
 	int cgfd = sbx_cg_clone_fd(cg);
-	uint64_t flags = NS_FLAGS | (plan->userns ? CLONE_NEWUSER : 0);
+	uint64_t flags = (how->overlap ? CLONE_NEWPID | CLONE_NEWCGROUP : NS_FLAGS) |
+			 (plan->userns ? CLONE_NEWUSER : 0);
 	struct clone_args args = {
 		.flags = flags | CLONE_PIDFD | (cgfd >= 0 ? CLONE_INTO_CGROUP : 0),
 		.pidfd = (uint64_t)(uintptr_t)pidfd,
@@ -134,7 +179,7 @@ static pid_t spawn(const struct sbx_plan *plan, const struct sbx_cg *cg, int *pi
 			*pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	}
 	if (pid == 0)
-		child_main(plan, cg, ctl, out_w, err_w);
+		child_main(plan, cg, how, ctl, out_w, err_w);
 	return (pid_t)pid;
 }
 
@@ -196,6 +241,7 @@ struct watch {
 	int out_r, err_r, ctl, pidfd, cancel_fd;
 	bool out_eof, err_eof, ctl_eof, exited, timed_out, cancelled;
 	bool have_status, setup_failed;
+	bool started; /* READY seen: the program has exec'd */
 	int wstatus;
 	int output_fd;
 	struct sbx_msg setup_error;
@@ -240,7 +286,8 @@ static void drain_ctl(struct watch *w)
 			w->setup_failed = true;
 			w->setup_error = m;
 		} else if (m.type == SBX_MSG_READY) {
-			phase("contained, payload forked");
+			phase("contained, program started");
+			w->started = true;
 		} else if (m.type == SBX_MSG_STATUS) {
 			phase("payload exited");
 			w->have_status = true;
@@ -248,6 +295,9 @@ static void drain_ctl(struct watch *w)
 		}
 	}
 }
+
+/* cfg->sweep_stale: sbx_sweep_stale() is still to do in this sbx_run. */
+static bool sweep_pending;
 
 static void kill_all(pid_t pid, struct sbx_cg *cg)
 {
@@ -306,6 +356,13 @@ static void watch_loop(struct watch *w, const struct sbx_config *cfg, pid_t pid,
 		if (!w->exited && timeout && !w->timed_out && now_ms() - t0 >= timeout) {
 			w->timed_out = true;
 			kill_all(pid, cg);
+		}
+		if (w->started && sweep_pending) {
+			/* The program has exec'd and runs; we would only wait.  (Run before the
+			 * sandbox was built, the sweep was 0.2-0.5 ms of every start.) */
+			sweep_pending = false;
+			sbx_sweep_stale();
+			phase("stale cgroups swept");
 		}
 	}
 	drain_ctl(w);
@@ -407,7 +464,91 @@ static void setup_error(struct sbx_result *res, const char *step, const struct c
 	snprintf(res->error_msg, sizeof res->error_msg, "%s", e->msg);
 }
 
-int sbx_run(const struct sbx_config *cfg, struct sbx_result *res, struct cr_err *err)
+static int prepare_seccomp(struct sbx_result *res)
+{
+	char why[64];
+	if (sbx_seccomp_prepare(why, sizeof why) < 0) {
+		struct cr_err se;
+		cr_failx(&se, EINVAL, "%s", why);
+		setup_error(res, "seccomp", &se);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* cgroup: real limits where the host allows them; said plainly where it does not. */
+static int make_cgroup(const struct sbx_cg_host *host, const char *name,
+		       const struct sbx_config *cfg, const struct sbx_plan *plan,
+		       struct sbx_result *res, struct sbx_cg *cg)
+{
+	if (host->mode == SBX_CG_NONE)
+		return 0;
+	struct cr_err e = {0};
+	int cr = sbx_cg_create(host, name, &cfg->limits, cg, &e);
+	if (cr < 0 && plan->userns && (cr == -EACCES || cr == -EPERM || cr == -EROFS)) {
+		/* Unprivileged without a delegated cgroup: run, but say plainly that the
+		 * memory, pids and cpu limits are not enforced. */
+		snprintf(res->cgroup_note, sizeof res->cgroup_note,
+			 "no writable cgroup for uid %u (%s); delegate one and set "
+			 "CORRAL_CGROUP_PARENT", (unsigned)geteuid(), strerror(-cr));
+	} else if (cr < 0) {
+		setup_error(res, "cgroup", &e);
+		return cr;
+	} else {
+		res->cgroup_enforced = true;
+	}
+	phase("cgroup step done");
+	return 0;
+}
+
+/* A new network namespace for the child, made here while the child builds the rest: an fd of
+ * it, and we return to our own. */
+static int make_netns(struct cr_err *err)
+{
+	CR_AUTOCLOSE int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (self < 0)
+		return cr_fail(err, errno, "open /proc/self/ns/net");
+	if (unshare(CLONE_NEWNET) < 0)
+		return cr_fail(err, errno, "unshare(CLONE_NEWNET)");
+	int fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	int e = errno;
+	if (setns(self, CLONE_NEWNET) < 0) {
+		/* not fatal for us (we use no network), but say so: the run fails */
+		if (fd >= 0)
+			close(fd);
+		return cr_fail(err, errno, "setns back to our network namespace");
+	}
+	return fd >= 0 ? fd : cr_fail(err, e, "open the new network namespace");
+}
+
+/* GO.  For sbx_contain_early (net_fd >= 0) the compiled seccomp program follows the header in
+ * the same datagram, with the network namespace attached (SCM_RIGHTS). */
+static int send_go(int ctl, int net_fd, struct cr_err *err)
+{
+	struct sbx_msg go = {.type = SBX_MSG_GO};
+	const void *prog = NULL;
+	size_t bytes = net_fd >= 0 ? sbx_seccomp_prepared(&prog) : 0;
+	struct iovec iov[2] = {{.iov_base = &go, .iov_len = sizeof go},
+			       {.iov_base = (void *)prog, .iov_len = bytes}};
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = bytes ? 2 : 1};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	if (net_fd >= 0) {
+		memset(&u, 0, sizeof u);
+		mh.msg_control = u.buf;
+		mh.msg_controllen = sizeof u.buf;
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &net_fd, sizeof(int));
+	}
+	return sendmsg(ctl, &mh, MSG_NOSIGNAL) < 0 ? cr_fail(err, errno, "start sandbox") : 0;
+}
+
+static int run_sandbox(const struct sbx_config *cfg, struct sbx_result *res, struct cr_err *err)
 {
 	CR_AUTOFREE struct sbx_plan *plan = malloc(sizeof *plan);
 	if (!plan)
@@ -417,40 +558,42 @@ int sbx_run(const struct sbx_config *cfg, struct sbx_result *res, struct cr_err 
 		return r;
 	result_init(res, &cfg->limits);
 	uint64_t t0 = now_ms();
-	char why[64];
-	if (sbx_seccomp_prepare(why, sizeof why) < 0) {
-		struct cr_err se;
-		cr_failx(&se, EINVAL, "%s", why);
-		setup_error(res, "seccomp", &se);
-		return 0;
-	}
 	phase(NULL);
-
-	/* cgroup: real limits where the host allows them; said plainly where it does not. */
+	/* As root, the child builds its namespaces and filesystem (a v1 cgroup first) while we
+	 * make its network namespace and compile its filter, which travel with GO
+	 * (sbx_contain_early).  Unprivileged, the id maps must be written before the child
+	 * creates its first file: all of ours first. */
 	static unsigned seq;
 	const struct sbx_cg_host *host = cg_host(cfg->cgroup_parent);
+	/* v1 without a CPU quota: the cpu hierarchy (when not joint with cpuacct, which gives
+	 * cpu_ms) would hold a cgroup with nothing to enforce -- a mkdir, two writes, a join and
+	 * an rmdir on the start and exit paths.  Leave it out. */
+	struct sbx_cg_host host_here;
+	if (host->mode == SBX_CG_V1 && !cfg->limits.cpus && host->v1_cpu[0] &&
+	    strcmp(host->v1_cpu, host->v1_cpuacct)) {
+		host_here = *host;
+		host_here.v1_cpu[0] = '\0';
+		host = &host_here;
+	}
+	struct start how = {.overlap = !plan->userns, .host = host};
 	struct sbx_cg cg;
 	sbx_cg_init(&cg);
 	struct cr_err e = {0};
-	if (host->mode != SBX_CG_NONE) {
-		char name[96];
+	char name[96] = "";
+	if (host->mode != SBX_CG_NONE)
 		sbx_cg_make_name(name, sizeof name, seq++);
-		int cr = sbx_cg_create(host, name, &cfg->limits, &cg, &e);
-		if (cr < 0 && plan->userns && (cr == -EACCES || cr == -EPERM || cr == -EROFS)) {
-			/* Unprivileged without a delegated cgroup: run, but say plainly that the
-			 * memory, pids and cpu limits are not enforced. */
-			snprintf(res->cgroup_note, sizeof res->cgroup_note,
-				 "no writable cgroup for uid %u (%s); delegate one and set "
-				 "CORRAL_CGROUP_PARENT", (unsigned)geteuid(), strerror(-cr));
-		} else if (cr < 0) {
-			setup_error(res, "cgroup", &e);
-			return 0;
-		} else {
-			res->cgroup_enforced = true;
-		}
-		phase("cgroup step done");
-	} else {
+	else
 		snprintf(res->cgroup_note, sizeof res->cgroup_note, "%s", host->note);
+	/* v2 children are born in their cgroup (clone3): then we make it, first */
+	how.child_makes_cg = how.overlap && host->mode == SBX_CG_V1;
+	how.cg_name = name;
+	if ((!how.overlap && prepare_seccomp(res) < 0) ||
+	    (!how.child_makes_cg && make_cgroup(host, name, cfg, plan, res, &cg) < 0))
+		return 0;
+	if (how.child_makes_cg) {
+		sbx_cg_plan(host, name, &cg); /* ours to read, kill and remove */
+		cg.created = true;
+		res->cgroup_enforced = true; /* or the child reports why not, and nothing runs */
 	}
 
 	int sv[2], outp[2], errp[2];
@@ -468,10 +611,27 @@ int sbx_run(const struct sbx_config *cfg, struct sbx_result *res, struct cr_err 
 		setup_error(res, "channels", &e);
 		return 0;
 	}
+	int cpu = how.overlap ? sched_getcpu() : -1;
+	cpu_set_t here;
+	CPU_ZERO(&here);
+	if (cpu >= 0 && cpu < CPU_SETSIZE) {
+		CPU_SET(cpu, &here);
+		how.steer = sched_getaffinity(0, sizeof how.cpus, &how.cpus) == 0 &&
+			    CPU_ISSET(cpu, &how.cpus) && CPU_COUNT(&how.cpus) > 1 &&
+			    sched_setaffinity(0, sizeof here, &here) == 0; /* the child starts here */
+	}
 	int pidfd = -1;
+	CR_AUTOCLOSE int net_fd = -1;
 	bool born_in_cgroup = false;
-	pid_t pid = spawn(plan, &cg, &pidfd, &born_in_cgroup, sv[1], outp[1], errp[1]);
+	pid_t pid = spawn(plan, &cg, &how, &pidfd, &born_in_cgroup, sv[1], outp[1], errp[1]);
 	int spawn_errno = errno;
+	if (how.steer) {
+		/* ... and we leave: the rest of the CPUs (back to all of them once GO is sent) */
+		cpu_set_t rest = how.cpus;
+		CPU_CLR(cpu, &rest);
+		if (pid < 0 || sched_setaffinity(0, sizeof rest, &rest) < 0)
+			sched_setaffinity(0, sizeof how.cpus, &how.cpus);
+	}
 	close(sv[1]);
 	close(outp[1]);
 	close(errp[1]);
@@ -491,6 +651,14 @@ int sbx_run(const struct sbx_config *cfg, struct sbx_result *res, struct cr_err 
 	fcntl(outp[0], F_SETFL, O_NONBLOCK);
 	fcntl(errp[0], F_SETFL, O_NONBLOCK);
 
+	/* Our share while the child builds: its network namespace and its filter. */
+	if (how.overlap && ((net_fd = make_netns(&e)) < 0 || prepare_seccomp(res) < 0)) {
+		if (net_fd < 0)
+			setup_error(res, "namespaces", &e);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		goto out;
+	}
 	/* Before GO: cgroup membership where the child could not be born in it (v2 without
 	 * clone3; v1 children attach themselves) and, unprivileged, the id maps. */
 	if (cg.created && cg.mode == SBX_CG_V2 && !born_in_cgroup &&
@@ -506,18 +674,23 @@ int sbx_run(const struct sbx_config *cfg, struct sbx_result *res, struct cr_err 
 		waitpid(pid, NULL, 0);
 		goto out;
 	}
-	struct sbx_msg go = {.type = SBX_MSG_GO};
-	if (send(sv[0], &go, sizeof go, MSG_NOSIGNAL) < 0) {
-		cr_fail(&e, errno, "start sandbox");
+	if ((r = send_go(sv[0], net_fd, &e)) < 0 &&
+	    (!how.overlap || (r != -EPIPE && r != -ECONNRESET))) {
 		setup_error(res, "go", &e);
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		goto out;
 	}
+	/* (overlap: a child that stopped before GO left its setup error for the loop) */
+	if (how.steer)
+		sched_setaffinity(0, sizeof how.cpus, &how.cpus);
 
 	phase("go sent");
 	watch_loop(&w, cfg, pid, &cg, res, t0);
 	phase("init exited, pipes drained");
+	if (how.child_makes_cg && w.setup_failed && !strcmp(w.setup_error.step, "cgroup"))
+		cg.created = false; /* the child's sbx_cg_create undid its own work, and a
+				     * directory it found in the way is not ours to remove */
 	int init_status = 0;
 	struct rusage ru;
 	memset(&ru, 0, sizeof ru);
@@ -539,6 +712,8 @@ int sbx_run(const struct sbx_config *cfg, struct sbx_result *res, struct cr_err 
 	if (w.output_fd >= 0 && cfg->output_dir && res->status != SBX_SANDBOX_ERROR)
 		sbx_collect_output(w.output_fd, cfg->output_dir, &cfg->limits, res);
 out:
+	if (how.steer)
+		sched_setaffinity(0, sizeof how.cpus, &how.cpus); /* when we left before GO */
 	if (w.output_fd >= 0)
 		close(w.output_fd);
 	if (w.out_r >= 0)
@@ -551,4 +726,15 @@ out:
 	sbx_cg_destroy(&cg);
 	phase("cgroup destroyed");
 	return 0;
+}
+
+int sbx_run(const struct sbx_config *cfg, struct sbx_result *res, struct cr_err *err)
+{
+	sweep_pending = cfg->sweep_stale;
+	int r = run_sandbox(cfg, res, err);
+	if (sweep_pending) { /* the program never started */
+		sweep_pending = false;
+		sbx_sweep_stale();
+	}
+	return r;
 }
