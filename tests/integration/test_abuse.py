@@ -304,6 +304,14 @@ class RunAbuse(AbuseCases, unittest.TestCase):
                 self.assertEqual(res, special.get(name, "EPERM"), name)
         self.assertGreaterEqual(len(got), 55)
 
+    def test_program_holds_no_descriptor_of_corral(self):
+        """Only stdin, stdout and stderr reach the program: no control socket of the init
+        (with it, code could forge a verdict for its own run), no pipe of the supervisor."""
+        r = self.sb.prog(["/bin/sh", "-c", "ls /proc/self/fd"])
+        self.assertEqual(r["status"], "ok", r)
+        # ls's own directory descriptor is the 4th
+        self.assertEqual(sorted(r["stdout"].split()), ["0", "1", "2", "3"], r)
+
     def test_foreign_abi_kills(self):
         for mode in ("--i386", "--x32"):
             r = self.sb.prog(["/probes/try_syscall", mode], "--ro", PROBES + ":/probes")
