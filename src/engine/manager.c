@@ -160,7 +160,10 @@ void client_send2(struct client *c, uint32_t type, const void *a, size_t an, con
 		c->dead = true;
 		return;
 	}
-	client_flush(c);
+	if (c->m->corked && !client_backlogged(c))
+		c->dirty = true;
+	else
+		client_flush(c);
 }
 
 void client_send(struct client *c, uint32_t type, const void *p, size_t n)
@@ -608,6 +611,7 @@ int eng_manager_run(const struct eng_config *cfg, int listen_fd, struct cr_err *
 			timeout = 1000;
 		struct epoll_event evs[64];
 		int n = epoll_wait(m->ep, evs, 64, timeout);
+		m->corked = true;
 		for (int i = 0; i < n; i++) {
 			uint64_t d = evs[i].data.u64;
 			enum mgr_tag tag = (enum mgr_tag)(d & 15);
@@ -638,6 +642,12 @@ int eng_manager_run(const struct eng_config *cfg, int listen_fd, struct cr_err *
 				session_on_event(ptr, tag, evs[i].events);
 			}
 		}
+		m->corked = false;
+		for (struct client *c = m->clients; c; c = c->next)
+			if (c->dirty) {
+				c->dirty = false;
+				client_flush(c);
+			}
 		now = mgr_now_ms();
 		for (struct session *s = m->sessions; s; s = s->next)
 			session_on_timer(s, now);

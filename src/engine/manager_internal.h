@@ -51,6 +51,7 @@ struct client {
 	uint32_t ep_events;
 	struct eng_req_create *pending;  /* a CREATE waiting for the zygote to be ready */
 	struct eng_mount *pending_mounts;
+	bool dirty;              /* output written while the manager was corked */
 	struct client *next;
 };
 
@@ -117,6 +118,9 @@ struct mgr {
 	uint64_t refill_hold_us;          /* != 0: no pool refill before this (a claim's first cell) */
 	bool stopping;
 	char stage_dir[64];               /* copies of data files (stage.c); "" until first used */
+	/* While one batch of events is handled, replies are only queued: what they add up to
+	 * (a cell's last output and its FINAL) then goes out in one write per client. */
+	bool corked;
 };
 
 uint64_t mgr_now_ms(void);

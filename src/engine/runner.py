@@ -65,6 +65,7 @@ class _State:
     zombies = []
     mode, max_rows, max_table_rows, max_bytes, allow = "stateful", 50, 200, 8 << 20, None
     svg, fig_seq, ncell, lines_total = False, 0, 0, 0
+    batch = None            # a list while _done gathers frames for one write
 
 
 _S = _State()
@@ -81,14 +82,22 @@ class _Refused(Exception):   # an import outside the allowlist: (module, line)
 # ---------------------------------------------------------------------------------- frames
 
 def _send(ftype, payload):
-    """Writes one frame. Callers hold _LOCK. A failed write marks the channel dead."""
+    """Writes one frame (or, while _done gathers, keeps it for one write with DONE). Callers
+    hold _LOCK. A failed write marks the channel dead."""
+    if _S.batch is not None:
+        _S.batch.append(_HDR.pack(ftype, len(payload)) + payload)
+        return
+    _write_frames(_HDR.pack(ftype, len(payload)) + payload)
+
+
+def _write_frames(data):
     if _S.fd < 0 or _S.dead:
         return
     main = threading.get_ident() == _S.main
     if main:
         _S.critical = True
     try:
-        _write_all(_S.fd, _HDR.pack(ftype, len(payload)) + payload)
+        _write_all(_S.fd, data)
     except OSError:
         _S.dead = True
     finally:
@@ -169,11 +178,17 @@ def _emit(ev, internal=False):
 
 
 def _done(status, code=-1, sig=0):
+    """The cell's last output and DONE in one write: one wake-up of the host, not two."""
     with _LOCK:
-        _S.out._flush_locked()
-        _S.err._flush_locked()
+        _S.batch = []
+        try:
+            _S.out._flush_locked()
+            _S.err._flush_locked()
+        finally:
+            frames, _S.batch = _S.batch, None
         _S.live = False
-        _send(_DONE, _DONE_FMT.pack(status, code, sig, 0))
+        frames.append(_HDR.pack(_DONE, _DONE_FMT.size) + _DONE_FMT.pack(status, code, sig, 0))
+        _write_frames(b"".join(frames))
 
 
 # ----------------------------------------------------------------------------------- output
