@@ -1,8 +1,8 @@
 -- bench/bench_serve.lua -- wrk script: POST /v1/sandboxes/{id}/execute of print(1) on warm
 -- sandboxes.  A thread owns the sandboxes ids[t], ids[t + T], ... (T threads) and sends its
--- requests to them in turn; give it at least twice as many sandboxes as it has connections,
--- so that a request never meets a sandbox still busy with an earlier one (a 409 would show
--- in not_ok).
+-- requests to them in turn.  bench_serve.sh runs one connection per thread and one sandbox
+-- per connection, so a request never meets a sandbox busy with an earlier one (a 409 would
+-- count in not_ok).
 -- Environment: IDS (comma-separated sandbox ids), KEY (API key), THREADS (wrk's -t), ACCEPT
 -- (optional: "application/json" for the aggregated reply; default NDJSON streaming).
 local ids = {}

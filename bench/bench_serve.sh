@@ -1,6 +1,6 @@
 #!/bin/sh
 # bench/bench_serve.sh [BUILD] -- `corral serve` under load on loopback (docs/BENCHMARKS.md).
-#   1. execute of print(1) on warm sandboxes: wrk, 16 connections over 32 sandboxes, NDJSON
+#   1. execute of print(1) on warm sandboxes: wrk, 16 connections (one sandbox each), NDJSON
 #      streaming and aggregated (Accept: application/json); requests/s and p99 from wrk.
 #   2. full create + execute + delete cycles per second (bench_serve.py, several threads).
 #   3. the HTTP front's peak RSS (VmHWM) over all of it -- sandboxes not counted.
@@ -9,9 +9,10 @@ set -eu
 build=${1:-build/release}
 secs=${BENCH_SECONDS:-10}
 conns=${BENCH_CONNECTIONS:-16}
-# wrk is event-driven: one thread per core drives all the connections (more threads only
-# compete with the server for the same 2 cores)
-wrk_threads=${BENCH_WRK_THREADS:-$(nproc)}
+# One wrk thread per connection, each on a sandbox of its own: a sandbox runs one cell at a
+# time (a second request meanwhile is a 409), and a thread's connections cannot be told
+# apart in wrk's Lua, so sharing sandboxes between connections would make collisions.
+wrk_threads=$conns
 here=$(cd "$(dirname "$0")" && pwd)
 PY=/usr/bin/python3
 command -v wrk >/dev/null || { echo "bench_serve: wrk is not installed (make deps)" >&2; exit 1; }
@@ -46,7 +47,7 @@ for _ in $(seq 1 300); do
 done
 
 echo "## corral serve ($(date +%F), $(nproc) cores, $(uname -r), load before: $(cut -d' ' -f1-3 /proc/loadavg))"
-ids=$($PY "$here/bench_serve.py" sandboxes --url "$url" --key "$key" -n $((2 * conns)))
+ids=$($PY "$here/bench_serve.py" sandboxes --url "$url" --key "$key" -n "$conns")
 for mode in ndjson json; do
 	accept=""
 	[ "$mode" = json ] && accept="application/json"
