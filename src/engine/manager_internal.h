@@ -141,9 +141,10 @@ bool client_backlogged(const struct client *c);
 /* session internals, shared by session.c, cell.c and zygote_ctl.c */
 #define SF_POOL 0x80000000u    /* spawned for the warm pool */
 #define SF_COUNTED 0x40000000u /* claimed by a client: counts as live */
-/* stage.c: a read-only data file's copy for session s (its path in out; a directory's path
- * is given back as it is); released (unlinked) once the session is contained or dead. */
-int stage_file(struct session *s, unsigned i, const char *host, char *out, size_t n,
+/* stage.c: a read-only data file's copy for session s: *out points to its path, owned by s
+ * (a directory's *out stays host); released (unlinked) once the session is contained or
+ * dead. */
+int stage_file(struct session *s, unsigned i, const char *host, const char **out,
 	       struct cr_err *err);
 void stage_release(struct session *s);
 void stage_cleanup(struct mgr *m);

@@ -82,16 +82,17 @@ static int copy_all(int in, int out, uint64_t size, struct cr_err *err)
 	return 0;
 }
 
-int stage_file(struct session *s, unsigned i, const char *host, char *out, size_t n,
+int stage_file(struct session *s, unsigned i, const char *host, const char **staged,
 	       struct cr_err *err)
 {
 	struct stat st;
+	*staged = host; /* a directory: bound as it is */
 	if (stat(host, &st) < 0)
 		return cr_fail(err, errno, "%s", host);
-	if (!S_ISREG(st.st_mode)) {
-		snprintf(out, n, "%s", host); /* a directory: bound as it is */
+	if (!S_ISREG(st.st_mode))
 		return 0;
-	}
+	char out[sizeof s->m->stage_dir + 48];
+	size_t n = sizeof out;
 	if ((uint64_t)st.st_size > STAGE_FILE_MAX)
 		return cr_failx(err, EFBIG, "%s: data files are limited to %llu bytes", host,
 				(unsigned long long)STAGE_FILE_MAX);
@@ -112,7 +113,7 @@ int stage_file(struct session *s, unsigned i, const char *host, char *out, size_
 		return cr_fail(err, ENOMEM, "stage");
 	}
 	s->staged = v;
-	s->n_staged++;
+	*staged = v[s->n_staged++];
 	return copy_all(in, fd, (uint64_t)st.st_size, err);
 }
 

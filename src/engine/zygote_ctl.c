@@ -136,12 +136,12 @@ int session_spawn(struct session *s, const struct eng_mount *mounts, uint32_t n_
 		if (!memchr(mounts[i].host, 0, sizeof mounts[i].host) ||
 		    !memchr(mounts[i].dest, 0, sizeof mounts[i].dest))
 			return cr_failx(err, EINVAL, "malformed mount");
-		char staged[ENG_PATH_MAX + 64];
-		int r = mounts[i].writable ? 0 : stage_file(s, i, mounts[i].host, staged,
-							   sizeof staged, err);
+		/* (the config keeps the pointers: the staged path lives in s->staged) */
+		const char *src = mounts[i].host;
+		int r = mounts[i].writable ? 0 : stage_file(s, i, mounts[i].host, &src, err);
 		if (r == 0)
-			r = sbx_config_add_mount(&cfg, mounts[i].writable ? mounts[i].host : staged,
-						 mounts[i].dest, mounts[i].writable != 0, err);
+			r = sbx_config_add_mount(&cfg, src, mounts[i].dest, mounts[i].writable != 0,
+						 err);
 		if (r < 0) {
 			stage_release(s);
 			return r;
