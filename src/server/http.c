@@ -31,7 +31,8 @@ static const struct {
 } FAMILIES[] = {
 	{"native", srv_routes_v1},     /* docs/openapi.json lists exactly these */
 	{"e2b", srv_routes_e2b},       /* E2B's control plane */
-	{"envd", srv_routes_envd},     /* E2B's in-sandbox daemon */
+	{"envd", srv_routes_envd},     /* E2B's in-sandbox daemon: processes, filesystem */
+	{"envd", srv_routes_files},    /* ... and its file transfer */
 	{"interpreter", srv_routes_interp},
 	{NULL, NULL},
 };

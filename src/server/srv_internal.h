@@ -99,7 +99,8 @@ struct srv_route {
 
 extern const struct srv_route srv_routes_v1[];
 extern const struct srv_route srv_routes_e2b[];    /* api_e2b.c: the control plane */
-extern const struct srv_route srv_routes_envd[];   /* api_envd.c: processes and files */
+extern const struct srv_route srv_routes_envd[];   /* api_envd.c: processes, filesystem */
+extern const struct srv_route srv_routes_files[];  /* api_files.c: envd's REST /files */
 extern const struct srv_route srv_routes_interp[]; /* api_interp.c: the code interpreter */
 
 #define SRV_MAX_PARAMS 4
@@ -179,6 +180,13 @@ enum MHD_Result srv_reply_stream(struct srv_req *r, unsigned status, const char 
 void srv_req_count_out(struct srv_req *r, size_t n);
 void srv_req_ref(struct srv_req *r);
 void srv_req_unref(struct srv_req *r);
+
+/* -- envd (api_envd.c), shared with api_files.c ------------------------------------------ */
+
+/* An engine failure as envd answers it (an ended sandbox is 502, busy 412, ...). */
+enum MHD_Result srv_envd_failed(struct srv_req *r, int rc, const struct cr_err *err);
+/* The user a request asks to act as must be the sandbox's one user; replies itself if not. */
+bool srv_envd_user_ok(struct srv_req *r, enum MHD_Result *ret);
 
 /* -- keys (keys.c) ----------------------------------------------------------------------- */
 
