@@ -40,7 +40,7 @@ OPT   := -O0 -g3
 LDOPT :=
 endif
 
-CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) -fPIC -Isrc -MMD -MP $(CFLAGS)
+CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) -fPIC -Isrc -MMD -MP $(BLOB_DEFS) $(CFLAGS)
 LIGHT_CFLAGS := $(shell pkg-config --cflags $(PKGS_LIGHT) 2>/dev/null)
 LIGHT_LIBS   := $(shell pkg-config --libs $(PKGS_LIGHT) 2>/dev/null) -lm
 EXT_CFLAGS   := $(shell pkg-config --cflags $(PKGS_EXT) 2>/dev/null)
@@ -75,6 +75,8 @@ LIB_EXT   := $(BUILD)/libcorral-ext.a
 BIN       := $(BUILD)/corral
 EXT_SO    := $(BUILD)/corral-ext.so
 ZYGOTE    := $(BUILD)/corral-zygote
+INIT_BIN  := $(BUILD)/corral-init
+INIT_SRCS := $(wildcard src/init/*.c) src/sandbox/init.c
 
 .PHONY: all deps check unit itest demo clean bench fuzz-smoke lint install
 
@@ -112,8 +114,16 @@ $(EXT_SO): $(LIB_EXT)
 
 # Python sources .incbin'ed into the binaries.
 $(BUILD)/obj/src/agent/py_blob.o: $(wildcard src/agent/py/*.py)
-# The runner's source is .incbin'ed into the zygote.
+# The runner's source and the corral-init program are .incbin'ed into the zygote.
 $(BUILD)/obj/src/zygote/runner_blob.o: src/engine/runner.py
+$(BUILD)/obj/src/zygote/init_blob.o: $(INIT_BIN)
+$(BUILD)/obj/src/zygote/init_blob.o: BLOB_DEFS := -DCORRAL_INIT_BIN='"$(INIT_BIN)"'
+
+# corral-init: PID 1 of an engine session once it is contained (src/init/main.c).  Static,
+# stripped, no sanitizers: it runs in any image and holds next to nothing.
+$(INIT_BIN): $(INIT_SRCS) $(wildcard src/sandbox/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) -O2 -Wall -Wextra -Isrc -static -s -o $@ $(INIT_SRCS)
 
 $(ZYGOTE): $(ZYG_OBJS) $(LIB_LIGHT)
 	$(CC) $(LDOPT) -o $@ $(ZYG_OBJS) $(LIB_LIGHT) $(LIGHT_LIBS) $(PY_LIBS)

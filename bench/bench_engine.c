@@ -244,13 +244,18 @@ static int count_fds(pid_t pid)
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: bench_engine SOCKET MANAGER_PID [--rounds N] [--json OUT]\n");
+		fprintf(stderr, "usage: bench_engine SOCKET MANAGER_PID [--rounds N] [--json OUT] "
+				"[--churn-only]\n");
 		return 2;
 	}
 	sock = argv[1];
 	pid_t mgr = atoi(argv[2]);
 	int rounds = 200;
 	const char *json = "build/bench/engine.json";
+	bool churn_only = false;
+	for (int i = 3; i < argc; i++)
+		if (!strcmp(argv[i], "--churn-only"))
+			churn_only = true;
 	for (int i = 3; i + 1 < argc; i += 2) {
 		if (!strcmp(argv[i], "--rounds"))
 			rounds = atoi(argv[i + 1]);
@@ -265,6 +270,8 @@ int main(int argc, char **argv)
 	fprintf(js, "{\n");
 	struct eng_client *c = conn();
 	double *v = calloc((size_t)rounds * 4 + 64, sizeof *v);
+	if (churn_only) /* for profiling the spawn path: the churn figure alone */
+		goto churn;
 	printf("| measure | median ms | p90 ms | p99 ms | n | target |\n|---|---|---|---|---|---|\n");
 
 	/* warm claim -> first print(1), from a filled warm pool: every round waits until the pool
@@ -365,7 +372,7 @@ int main(int argc, char **argv)
 		eng_client_destroy(c, ids[i], &err);
 	sleep(1);
 
-	/* churn */
+churn:;
 	long rss0 = proc_status(mgr, "VmRSS:"), fds0 = count_fds(mgr);
 	struct churn_arg a[4];
 	pthread_t th[4];

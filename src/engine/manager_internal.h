@@ -79,6 +79,7 @@ struct session {
 	uint32_t ep_chan;
 	bool started;                  /* START sent */
 	bool contained;                /* init said READY */
+	bool go_sent;                  /* GO queued with the spawn request: nothing to wait for */
 	bool warm;                     /* its runner said it is warm and waits for START */
 	bool want_output;
 	/* the current cell */

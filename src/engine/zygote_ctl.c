@@ -218,6 +218,14 @@ int session_spawn(struct session *s, const struct eng_mount *mounts, uint32_t n_
 	fcntl(s->out_r, F_SETFL, O_NONBLOCK);
 	fcntl(s->err_r, F_SETFL, O_NONBLOCK);
 	fcntl(s->ctl, F_SETFL, O_NONBLOCK);
+	/* GO says the cgroup and the id maps are in place.  When the child joins its (v1) cgroup
+	 * itself and there are no id maps, nothing is left for us to do before it: queue GO now,
+	 * so the checklist runs straight through instead of waiting a round trip through our
+	 * event loop -- during which the zygote, whose memory the child borrows, waits too. */
+	bool v2_attach = s->cg.created && s->cg.mode == SBX_CG_V2;
+	struct sbx_msg go = {.type = SBX_MSG_GO};
+	s->go_sent = !v2_attach && geteuid() == 0 &&
+		     send(s->ctl, &go, sizeof go, MSG_NOSIGNAL) == (ssize_t)sizeof go;
 	s->state = S_SPAWNING;
 	s->spawn_deadline_ms = mgr_now_ms() + MGR_SPAWN_TIMEOUT_MS;
 	m->n_spawning++;
@@ -375,13 +383,15 @@ void zygote_on_ctl(struct mgr *m)
 		s->pidfd = pidfd;
 		struct cr_err err = {0};
 		int r = 0;
-		if (s->cg.created && s->cg.mode == SBX_CG_V2 && !msg.spawned.born_in_cgroup)
-			r = sbx_cg_attach(&s->cg, s->pid, &err);
-		if (r == 0 && geteuid() != 0)
-			r = write_id_maps(s->pid, &err);
-		struct sbx_msg go = {.type = SBX_MSG_GO};
-		if (r == 0 && send(s->ctl, &go, sizeof go, MSG_NOSIGNAL) < 0)
-			r = cr_fail(&err, errno, "start the session");
+		if (!s->go_sent) {
+			if (s->cg.created && s->cg.mode == SBX_CG_V2 && !msg.spawned.born_in_cgroup)
+				r = sbx_cg_attach(&s->cg, s->pid, &err);
+			if (r == 0 && geteuid() != 0)
+				r = write_id_maps(s->pid, &err);
+			struct sbx_msg go = {.type = SBX_MSG_GO};
+			if (r == 0 && send(s->ctl, &go, sizeof go, MSG_NOSIGNAL) < 0)
+				r = cr_fail(&err, errno, "start the session");
+		}
 		mgr_watch(m, s->pidfd, TAG_S_PID, s, EPOLLIN);
 		mgr_watch(m, s->ctl, TAG_S_CTL, s, EPOLLIN);
 		mgr_watch(m, s->out_r, TAG_S_OUT, s, EPOLLIN);

@@ -16,14 +16,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -37,26 +35,6 @@
 #include "sandbox/seccomp_policy.h"
 
 #define CTL_FD 3
-
-static void copy_str(char *dst, size_t n, const char *src)
-{
-	size_t i = 0;
-	for (; src && src[i] && i + 1 < n; i++)
-		dst[i] = src[i];
-	dst[i] = '\0';
-}
-
-void sbx_child_fail(int ctl, const char *step, int errnum, const char *detail)
-{
-	struct sbx_msg m;
-	memset(&m, 0, sizeof m);
-	m.type = SBX_MSG_SETUP_ERROR;
-	m.errnum = errnum;
-	copy_str(m.step, sizeof m.step, step);
-	copy_str(m.detail, sizeof m.detail, detail);
-	(void)!send(ctl, &m, sizeof m, MSG_NOSIGNAL);
-	_exit(125);
-}
 
 int sbx_send_fd(int ctl, uint32_t type, int fd)
 {
@@ -92,9 +70,10 @@ static void step_wait_go(int ctl)
 
 static void step_fds(const struct sbx_plan *p, int ctl)
 {
-	/* Keep 1, 2 (the supervisor's pipes), the control socket and the engine's channel fds;
-	 * close everything else that may have been inherited.  stdin becomes /dev/null. */
-	if (syscall(SYS_close_range, CTL_FD + 1 + p->keep_fds, ~0U, 0) < 0)
+	/* Keep 1, 2 (the supervisor's pipes), the control socket, the engine's channel fds and
+	 * the init program; close everything else that may have been inherited.  stdin becomes
+	 * /dev/null. */
+	if (syscall(SYS_close_range, CTL_FD + 1 + p->keep_fds + (p->init_exe ? 1 : 0), ~0U, 0) < 0)
 		sbx_child_fail(ctl, "close-fds", errno, "close_range");
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null < 0 || dup2(null, 0) < 0)
@@ -257,20 +236,19 @@ void sbx_contain_late(const struct sbx_plan *p, int ctl, const struct sbx_go *go
 static void init_payload_started(const struct sbx_plan *p, int ctl, pid_t pid)
 {
 	setpgid(pid, pid); /* both sides, so a signal sent right away cannot miss */
-	if (p->keep_fds)
-		syscall(SYS_close_range, CTL_FD + 1, ~0U, 0); /* the channel belongs to the payload */
-	struct sbx_msg m;
-	memset(&m, 0, sizeof m);
-	m.type = SBX_MSG_READY;
-	m.pid = pid;
-	(void)!send(ctl, &m, sizeof m, MSG_NOSIGNAL);
+	if (p->keep_fds) /* the channel belongs to the payload */
+		syscall(SYS_close_range, CTL_FD + 1, CTL_FD + p->keep_fds, 0);
+	if (!p->init_exe) /* else corral-init says it, once it is the init */
+		sbx_init_ready(ctl, pid);
 }
 
 /* The payload's side: own process group (the engine's interrupt goes to the payload and
  * whatever it started, never to init), ctl close-on-exec, no blocked signals. */
-static void payload_started(int ctl)
+static void payload_started(const struct sbx_plan *p, int ctl)
 {
 	setpgid(0, 0);
+	if (p->init_exe) /* init's program is init's */
+		close(CTL_FD + 1 + p->keep_fds);
 	/* The channel is init's; whatever the payload execs must not hold it. */
 	fcntl(ctl, F_SETFD, FD_CLOEXEC);
 	sigset_t none;
@@ -280,11 +258,11 @@ static void payload_started(int ctl)
 
 pid_t sbx_init_fork(const struct sbx_plan *p, int ctl)
 {
-	pid_t pid = fork();
+	pid_t pid = _Fork();
 	if (pid < 0)
 		sbx_child_fail(ctl, "fork-payload", errno, "fork");
 	if (pid == 0) {
-		payload_started(ctl);
+		payload_started(p, ctl);
 		return 0;
 	}
 	init_payload_started(p, ctl, pid);
@@ -372,7 +350,7 @@ static int spawn_child(void *a)
 	/* Dispositions first, while every signal is still blocked: no handler of init's may
 	 * ever run on this borrowed memory. */
 	default_signals();
-	payload_started(sa->ctl);
+	payload_started(sa->plan, sa->ctl);
 	exec_payload(sa->plan, sa->ctl);
 }
 #endif
@@ -406,53 +384,15 @@ pid_t sbx_init_spawn(const struct sbx_plan *p, int ctl)
 #endif
 }
 
-void sbx_init_loop(int ctl, pid_t payload)
+void sbx_init_exec(const struct sbx_plan *p, int ctl, pid_t payload)
 {
-	/* Not dumpable: the payload (same uid) cannot read our memory or take our fds. */
-	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (null >= 0) {
-		dup2(null, 0);
-		dup2(null, 1);
-		dup2(null, 2);
-		close(null);
-	}
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
-	if (sfd < 0)
-		_exit(125);
-	/* A child may already have exited before the signalfd existed: reap once up front. */
-	for (;;) {
-		int st;
-		pid_t w;
-		while ((w = waitpid(-1, &st, WNOHANG)) > 0) {
-			if (w == payload) {
-				struct sbx_msg m;
-				memset(&m, 0, sizeof m);
-				m.type = SBX_MSG_STATUS;
-				m.wstatus = st;
-				(void)!send(ctl, &m, sizeof m, MSG_NOSIGNAL);
-				_exit(0); /* the kernel now kills the rest of the namespace */
-			}
-		}
-		struct pollfd pfd[2] = {{.fd = sfd, .events = POLLIN}, {.fd = ctl, .events = POLLIN}};
-		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
-			_exit(125);
-		if (pfd[0].revents & POLLIN) {
-			struct signalfd_siginfo si;
-			(void)!read(sfd, &si, sizeof si);
-		}
-		if (pfd[1].revents & (POLLHUP | POLLERR | POLLIN)) {
-			struct sbx_msg m;
-			ssize_t n = recv(ctl, &m, sizeof m, MSG_DONTWAIT);
-			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-				_exit(125); /* supervisor gone: take everything down with us */
-			if (n == (ssize_t)sizeof m && m.type == SBX_MSG_SIGNAL && m.errnum > 0 &&
-			    m.errnum < 65 && m.errnum != SIGKILL)
-				kill(-payload, m.errnum);
-		}
-	}
+	char pid[16];
+	snprintf(pid, sizeof pid, "%d", (int)payload);
+	char *argv[] = {(char *)"corral-init", pid, NULL};
+	char *envp[] = {NULL};
+	/* The fd is close-on-exec: fine for an ELF program (only a script would need it open). */
+	int exe = CTL_FD + 1 + p->keep_fds;
+	fcntl(exe, F_SETFD, FD_CLOEXEC);
+	syscall(SYS_execveat, exe, "", argv, envp, AT_EMPTY_PATH);
+	sbx_child_fail(ctl, "init-exec", errno, "execveat corral-init");
 }

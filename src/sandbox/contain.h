@@ -25,7 +25,7 @@
 #include "sandbox/sandbox.h"
 #include "sandbox/seccomp_policy.h"
 
-#define SBX_PLAN_MAGIC 0x636f7231u /* "cor1": bump when the layout changes */
+#define SBX_PLAN_MAGIC 0x636f7232u /* "cor2": bump when the layout changes */
 #define SBX_STRINGS_MAX 65536
 #define SBX_INSIDE_UID 1000 /* uid/gid seen inside when corral is not root (user namespace) */
 
@@ -49,6 +49,8 @@ struct sbx_plan {
 	uint8_t engine_dirs;         /* tmpfs /home/user (cwd, HOME) and /data (unless mounted) */
 	uint8_t set_nice;            /* engine: the zygote spawns at low priority; the session */
 	int8_t nice;                 /*   gets this nice value back before it runs any code */
+	uint8_t init_exe;            /* engine: fd 4+keep_fds is the corral-init program, which
+				      * init execs once the payload is forked (sbx_init_exec) */
 	uint32_t uid, gid;           /* ids the program runs as (host ids when root) */
 	char workdir[SBX_PATH_MAX];
 	/* argv and envp, packed as NUL-terminated strings; offsets into strings[] */
@@ -105,9 +107,17 @@ struct sbx_go {
 void sbx_contain_early(const struct sbx_plan *plan, int ctl, struct sbx_go *go);
 void sbx_contain_late(const struct sbx_plan *plan, int ctl, const struct sbx_go *go);
 
-/* After sbx_contain: fork the payload.  In the payload (return 0) stdio is set up (stdin
- * /dev/null, stdout/stderr as received at fds 1/2) and ctl is close-on-exec. */
+/* After sbx_contain: fork the payload (_Fork: no atfork handler runs, so a process that
+ * borrows another's memory can call it).  In the payload (return 0) stdio is set up (stdin
+ * /dev/null, stdout/stderr as received at fds 1/2), ctl is close-on-exec and the init
+ * program's fd is closed. */
 pid_t sbx_init_fork(const struct sbx_plan *plan, int ctl);
+/* In init, after sbx_init_fork, when plan->init_exe: replace this process's image (a copy of,
+ * or a borrower of, the zygote's memory) by the small static corral-init, which makes itself
+ * non-dumpable, sends READY and runs sbx_init_loop for `payload` -- so nothing of the
+ * payload's can run before init is that program.  Does not return; a failure is reported. */
+void sbx_init_exec(const struct sbx_plan *plan, int ctl, pid_t payload)
+	__attribute__((noreturn));
 /* sbx_init_fork + sbx_exec_payload in one step, for a payload that execs at once (corral run):
  * the child shares init's memory until its execve (CLONE_VM | CLONE_VFORK).  Returns the
  * payload's pid, in init; an execve failure is reported by the child (SETUP_ERROR). */
@@ -118,6 +128,9 @@ void sbx_exec_payload(const struct sbx_plan *plan, int ctl) __attribute__((noret
  * remaining process of the namespace).  Exits too if the supervisor goes away.  SIGNAL
  * messages are delivered to the payload's process group (the engine's cell interrupt). */
 void sbx_init_loop(int ctl, pid_t payload) __attribute__((noreturn));
+
+/* In init: READY to the supervisor (contained; the payload, pid inside, is starting). */
+void sbx_init_ready(int ctl, pid_t payload);
 
 /* Sends one control message with an fd attached (SCM_RIGHTS). Returns 0 or -errno. */
 int sbx_send_fd(int ctl, uint32_t type, int fd);

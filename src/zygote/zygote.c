@@ -6,11 +6,25 @@
  * into this binary), let it import the preload set (numpy, pandas, matplotlib/Agg, scipy when
  * present; font cache built in memory), freeze the GC so forks share pages, say READY, and wait.
  *
- * For each SPAWN request we clone3() straight into fresh namespaces (and, on cgroup v2, into
- * the session's cgroup), with CLONE_PARENT so the manager -- not us -- is the parent that
- * supervises and reaps.  The child runs the sandbox's own checklist (sbx_contain: the same code
- * as `corral run`), becomes the namespace's init, and forks the session process, which returns
- * into Python: runner.serve(channel).  No user code ever runs in this process.
+ * For each SPAWN request we clone straight into fresh namespaces, with CLONE_PARENT so the
+ * manager -- not us -- is the parent that supervises and reaps.  The child runs the sandbox's
+ * own checklist (sbx_contain: the same code as `corral run`), becomes the namespace's init,
+ * forks the session process, which returns into Python: runner.serve(channel), and execs the
+ * small static corral-init (init_blob.c, from a sealed memfd) to be PID 1 from then on.  No
+ * user code ever runs in this process.
+ *
+ * The child borrows our memory (CLONE_VM, as vfork does) until that exec: a copy of this
+ * address space -- ~600 mappings, ~90 MiB -- was the dearest part of a session's start and,
+ * torn down again at init's exit, of its end (about a third of the kernel's work per session,
+ * measured).  The session's fork is the one copy left.  Up to SPAWN_SLOTS children borrow it
+ * at once, each with a stack and a copy of its request of its own; the kernel clears a slot's
+ * futex word at its child's exec or exit.  What makes the sharing safe: the checklist
+ * allocates nothing and runs with every signal blocked (our handlers are Python's), and while
+ * children run we only receive requests, clone and answer -- no allocation, no Python -- so
+ * the heap and the interpreter a session is forked with are at rest.  The one thing we all
+ * share is errno (one thread's TLS): none of us trusts it for more than an error message.
+ * Under AddressSanitizer (which cannot follow a process on a borrowed stack) the child is a
+ * copy instead, as a fork.
  *
  * Messages (SOCK_SEQPACKET, fixed layouts, from the manager only): see zygote/zygote_proto.h.
  */
@@ -18,6 +32,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <linux/sched.h>
 #include <malloc.h>
 #include <sched.h>
@@ -29,6 +44,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -41,13 +57,43 @@
 
 extern const char corral_runner_py[];
 extern const unsigned int corral_runner_py_len;
+extern const unsigned char corral_init_elf[];
+extern const unsigned int corral_init_elf_len;
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SPAWN_BY_COPY 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SPAWN_BY_COPY 1
+#endif
+#endif
 
 #define CTL 3
 #define NS_FLAGS (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | \
 		  CLONE_NEWCGROUP)
 
 static PyObject *runner; /* the corral_runner module */
-static struct sbx_plan *plan;
+static int init_exe = -1; /* sealed memfd holding corral-init (high fd: clear of dup2 targets) */
+#define INIT_EXE_FD 100
+
+/* What one child works from while it borrows our memory: its own copy of the request, the
+ * fds' numbers and the plan (the next request overwrites ours), and its own stack, on which
+ * the session forked from it keeps running (its copy of it) -- as large as a main thread's.
+ * A slot is free again when the kernel clears `alive` at the child's exec or exit. */
+#ifdef SPAWN_BY_COPY
+#define SPAWN_SLOTS 1 /* the child is a copy: the slot is free as soon as clone3 returns */
+#else
+#define SPAWN_SLOTS 8
+#define CHILD_STACK (8UL << 20)
+#endif
+struct spawn_slot {
+	uint32_t alive; /* CLONE_CHILD_CLEARTID word */
+	struct zyg_spawn req;
+	int fds[ZYG_NFDS];
+	struct sbx_plan *plan;
+	char *stack_top;
+};
+static struct spawn_slot slots[SPAWN_SLOTS];
 
 static void die(const char *what)
 {
@@ -155,6 +201,60 @@ static void collapse_anon(void)
 	close(fd);
 }
 
+/* corral-init into a memfd: sealed (nothing can change it), mode 0111 (exec only: an init that
+ * cannot read its own program is not dumpable after the exec, not for an instant), at a high
+ * fd number, close-on-exec. */
+static void make_init_exe(void)
+{
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U
+#endif
+	/* MFD_EXEC: exempt from vm.memfd_noexec=1 (kernels from 6.3; older ones refuse the flag) */
+	int fd = memfd_create("corral-init", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+	if (fd < 0 && errno == EINVAL)
+		fd = memfd_create("corral-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		die("memfd_create for corral-init");
+	for (unsigned int off = 0; off < corral_init_elf_len;) {
+		ssize_t n = write(fd, corral_init_elf + off, corral_init_elf_len - off);
+		if (n <= 0)
+			die("writing corral-init into its memfd");
+		off += (unsigned int)n;
+	}
+	if (fchmod(fd, 0111) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+		die("sealing corral-init's memfd");
+	init_exe = fcntl(fd, F_DUPFD_CLOEXEC, INIT_EXE_FD);
+	close(fd);
+	if (init_exe < 0)
+		die("moving corral-init's memfd");
+}
+
+static void make_slots(void)
+{
+	for (int i = 0; i < SPAWN_SLOTS; i++) {
+		slots[i].plan = malloc(sizeof *slots[i].plan);
+		if (!slots[i].plan)
+			die("out of memory");
+	}
+}
+
+#ifndef SPAWN_BY_COPY
+/* After collapse_anon: the stacks stay in small pages (each session copies what it touches). */
+static void make_slot_stacks(void)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	for (int i = 0; i < SPAWN_SLOTS; i++) {
+		char *p = mmap(NULL, CHILD_STACK + page, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+		if (p == MAP_FAILED || mprotect(p, page, PROT_NONE) < 0) /* guard page */
+			die("mapping the spawn stacks");
+		(void)madvise(p, CHILD_STACK + page, MADV_NOHUGEPAGE);
+		slots[i].stack_top = p + page + CHILD_STACK;
+	}
+}
+#endif
+
 /* The session process: PID 2 of the sandbox, contained; returns into Python for good. */
 static void __attribute__((noreturn)) session_main(int chan)
 {
@@ -174,22 +274,33 @@ static void __attribute__((noreturn)) session_main(int chan)
 	_exit(r ? 0 : 1);
 }
 
-/* The child of clone3: init of the new namespaces. */
-static void __attribute__((noreturn)) child_main(const struct zyg_spawn *req, int fds[ZYG_NFDS])
+/* The child: init of the new namespaces. */
+static void __attribute__((noreturn)) child_main(const struct spawn_slot *slot)
 {
+	const int *fds = slot->fds;
+	const struct sbx_plan *plan = slot->plan;
+	/* the received fds are above 3 and below INIT_EXE_FD: none is a target before its use */
 	if (dup2(fds[ZYG_FD_OUT], 1) < 0 || dup2(fds[ZYG_FD_ERR], 2) < 0 ||
-	    dup2(fds[ZYG_FD_CTL], CTL) < 0 || dup2(fds[ZYG_FD_CHAN], CTL + 1) < 0)
+	    dup2(fds[ZYG_FD_CTL], CTL) < 0 || dup2(fds[ZYG_FD_CHAN], CTL + 1) < 0 ||
+	    dup2(init_exe, CTL + 1 + plan->keep_fds) < 0)
 		sbx_child_fail(fds[ZYG_FD_CTL], "fds", errno, "dup2");
 	const char *what = "";
-	int r = req->cg.created ? sbx_cg_attach_self(&req->cg, &what) : 0;
+	int r = slot->req.cg.created ? sbx_cg_attach_self(&slot->req.cg, &what) : 0;
 	if (r < 0)
 		sbx_child_fail(CTL, "cgroup-attach", -r, what);
-	sbx_contain(plan, CTL); /* closes everything but 0-2, CTL and the channel */
+	sbx_contain(plan, CTL); /* closes everything but 0-2, CTL, the channel and init_exe */
 	pid_t pid = sbx_init_fork(plan, CTL);
 	if (pid == 0)
 		session_main(CTL + 1);
-	sbx_init_loop(CTL, pid);
+	sbx_init_exec(plan, CTL, pid);
 }
+
+#ifndef SPAWN_BY_COPY
+static int child_on_our_memory(void *slot)
+{
+	child_main(slot);
+}
+#endif
 
 static int recv_request(struct zyg_spawn *req, int fds[ZYG_NFDS], int *nfds)
 {
@@ -200,10 +311,13 @@ static int recv_request(struct zyg_spawn *req, int fds[ZYG_NFDS], int *nfds)
 	} u;
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
 			    .msg_controllen = sizeof u.buf};
+	/* errno is shared with the children that borrow our memory: not to be trusted here.  The
+	 * manager's end closing reads as 0; a failure is retried (EINTR), but not for ever. */
 	ssize_t n;
+	int tries = 0;
 	do {
 		n = recvmsg(CTL, &mh, MSG_CMSG_CLOEXEC);
-	} while (n < 0 && errno == EINTR);
+	} while (n < 0 && ++tries < 1000);
 	if (n <= 0)
 		return -1; /* manager gone */
 	*nfds = 0;
@@ -246,17 +360,37 @@ static void reply(const struct zyg_spawned *rep, int pidfd)
 	(void)!sendmsg(CTL, &mh, MSG_NOSIGNAL);
 }
 
+/* The next slot, once its last child no longer borrows our memory (in turn: the oldest). */
+static struct spawn_slot *take_slot(void)
+{
+	static unsigned int next;
+	struct spawn_slot *slot = &slots[next++ % SPAWN_SLOTS];
+	while (__atomic_load_n(&slot->alive, __ATOMIC_ACQUIRE))
+		syscall(SYS_futex, &slot->alive, FUTEX_WAIT, 1, NULL, NULL, 0);
+	return slot;
+}
+
 static void spawn(const struct zyg_spawn *req, int fds[ZYG_NFDS])
 {
 	struct zyg_spawned rep = {.magic = ZYG_MAGIC, .session = req->session};
+	struct spawn_slot *slot = take_slot();
+	struct sbx_plan *plan = slot->plan;
 	ssize_t n = pread(fds[ZYG_FD_PLAN], plan, sizeof *plan, 0);
 	if (n != (ssize_t)sizeof *plan || plan->magic != SBX_PLAN_MAGIC) {
 		rep.errnum = EINVAL;
 		reply(&rep, -1);
 		return;
 	}
-	int cgfd = fds[ZYG_FD_CGROUP];
+	plan->init_exe = 1;
+	slot->req = *req;
+	memcpy(slot->fds, fds, sizeof slot->fds);
 	int pidfd = -1;
+	/* The child never unblocks a signal: Python's handlers must not run in it. */
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+#ifdef SPAWN_BY_COPY
+	int cgfd = fds[ZYG_FD_CGROUP];
 	struct clone_args args = {
 		.flags = NS_FLAGS | (plan->userns ? CLONE_NEWUSER : 0) | CLONE_PARENT | CLONE_PIDFD |
 			 (cgfd >= 0 ? CLONE_INTO_CGROUP : 0),
@@ -266,13 +400,25 @@ static void spawn(const struct zyg_spawn *req, int fds[ZYG_NFDS])
 	};
 	long pid = syscall(SYS_clone3, &args, sizeof args);
 	if (pid == 0)
-		child_main(req, fds);
-	if (pid < 0) {
-		rep.errnum = errno;
-	} else {
+		child_main(slot);
+	int e = errno;
+	rep.born_in_cgroup = cgfd >= 0;
+#else
+	/* No CLONE_INTO_CGROUP with clone(): on v2 the manager moves the child before GO. */
+	__atomic_store_n(&slot->alive, 1, __ATOMIC_SEQ_CST);
+	long pid = clone(child_on_our_memory, slot->stack_top,
+			 CLONE_VM | CLONE_CHILD_CLEARTID | CLONE_PARENT | CLONE_PIDFD | NS_FLAGS |
+				 (plan->userns ? CLONE_NEWUSER : 0),
+			 slot, &pidfd, NULL, &slot->alive);
+	int e = errno; /* no child runs yet if this failed: errno is still ours */
+	if (pid < 0)
+		__atomic_store_n(&slot->alive, 0, __ATOMIC_SEQ_CST);
+#endif
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (pid < 0)
+		rep.errnum = e;
+	else
 		rep.pid = (int32_t)pid;
-		rep.born_in_cgroup = cgfd >= 0;
-	}
 	reply(&rep, pidfd);
 	if (pidfd >= 0)
 		close(pidfd);
@@ -289,9 +435,7 @@ int main(void)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	plan = malloc(sizeof *plan);
-	if (!plan)
-		die("out of memory");
+	make_slots();
 	char info[1024];
 	start_python(info, sizeof info);
 	char why[64];
@@ -301,8 +445,12 @@ int main(void)
 	 * session is put back to nice 0 by its checklist before it runs anything. */
 	if (geteuid() == 0) /* only root can give a claimed session its priority back */
 		setpriority(PRIO_PROCESS, 0, 10);
+	make_init_exe();
 	settle_heap(); /* last: nothing below allocates before the first fork */
 	collapse_anon();
+#ifndef SPAWN_BY_COPY
+	make_slot_stacks();
+#endif
 
 	struct zyg_ready ready = {.magic = ZYG_MAGIC, .pid = getpid()};
 	snprintf(ready.python, sizeof ready.python, "%s", Py_GetVersion());

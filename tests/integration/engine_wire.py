@@ -88,7 +88,7 @@ class Client:
 
     def create(self, mode="stateful", ephemeral=False, name="", memory=0, pids=0, cpus_milli=0,
                cell_timeout_ms=0, max_cells=0, idle_s=0, lifetime_s=0, allow="", env=None,
-               mounts=(), want_output=False, tmp=0, output_bytes=0, file_size=0):
+               mounts=(), want_output=False, tmp=0, output_bytes=0, file_size=0, nowait=False):
         envb = b"".join(("%s=%s" % kv).encode() + b"\0" for kv in (env or {}).items()) + b"\0"
         p = CREATE.pack(1 if mode == "stateless" else 0, 1 if ephemeral else 0,
                         memory, pids, cpus_milli, cell_timeout_ms, max_cells, idle_s, lifetime_s, tmp,
@@ -97,6 +97,8 @@ class Client:
         for host, dest, rw in mounts:
             p += MOUNT.pack(host.encode(), dest.encode(), 1 if rw else 0)
         self._send(REQ["CREATE"], p)
+        if nowait:
+            return None
         typ, payload = self.recv()
         assert typ == RSP_CREATED, typ
         sid, mode_, pooled, py = CREATED.unpack(payload)

@@ -455,6 +455,34 @@ class Isolation(unittest.TestCase):
             a.close()
             b.close()
 
+    def test_starts_abandoned_at_any_point_leave_the_zygote_sound(self):
+        # Until it execs corral-init, a session's init runs its checklist on the zygote's own
+        # memory.  Clients that ask for a session and hang up a moment later have it killed
+        # wherever it is in that; the zygote must come out of it unchanged and keep working.
+        def zygote_pid():
+            kids = open("/proc/%d/task/%d/children" % (ENGINE.proc.pid, ENGINE.proc.pid)).read()
+            for k in kids.split():
+                with open("/proc/%s/comm" % k) as f:
+                    if f.read().strip() == "corral-zygote":
+                        return int(k)
+            return None
+        before = zygote_pid()
+        self.assertIsNotNone(before)
+        for i in range(40):
+            c = ENGINE.client()
+            # limits no pooled session has: each of these is a new spawn
+            c.create(memory=(200 + i) << 20, nowait=True)
+            time.sleep((i % 8) * 0.002)
+            c.close()
+        for i in range(3):
+            s = Session(memory=300 << 20)
+            try:
+                ev, f = s.run("import numpy\nprint(int(numpy.arange(10).sum()))")
+                self.assertEqual((f["status"], stdout_of(ev)), ("ok", "45\n"))
+            finally:
+                s.close()
+        self.assertEqual(zygote_pid(), before)
+
     def test_data_files_arrive_without_their_host_path(self):
         """A read-only data file is a copy: /proc/self/mountinfo names no host directory."""
         with TempDir() as d:
@@ -620,8 +648,9 @@ class SessionAbuse(test_abuse.AbuseCases, unittest.TestCase):
     sb = SessionSandbox()
 
     def test_init_holds_nothing_of_the_caller(self):
-        # Sessions' init is a fork of the zygote, which was exec'd with a clean environment;
-        # its command line is the zygote's own.
+        # Once the session is forked, its init execs corral-init (a static program from a
+        # sealed, exec-only memfd of the zygote's): nothing of the zygote's memory, nothing
+        # readable through /proc, and the program's fd is not left to the session.
         with TempDir() as d:
             secret_dir = os.path.join(d, "hostdir-x")
             os.mkdir(secret_dir)
@@ -629,12 +658,24 @@ class SessionAbuse(test_abuse.AbuseCases, unittest.TestCase):
                            "for f in ('environ', 'mem', 'maps'):\n"
                            "    try:\n"
                            "        open('/proc/1/' + f, 'rb').read(1); print(f, 'READABLE')\n"
-                           "    except OSError as e: print(f, e.errno)\n",
+                           "    except OSError as e: print(f, e.errno)\n"
+                           "for f in ('exe', 'cwd', 'root'):\n"
+                           "    try:\n"
+                           "        os.readlink('/proc/1/' + f); print(f, 'READABLE')\n"
+                           "    except OSError as e: print(f, e.errno)\n"
+                           "st = dict(l.split(':', 1) for l in open('/proc/1/status') if ':' in l)\n"
+                           "print('rss_kb_under_4096', int(st['VmRSS'].split()[0]) < 4096)\n"
+                           "mine = []\n"
+                           "for n in os.listdir('/proc/self/fd'):\n"
+                           "    try: mine.append(os.readlink('/proc/self/fd/' + n))\n"
+                           "    except FileNotFoundError: pass  # listdir's own fd\n"
+                           "print('memfd_fds', [t for t in mine if 'memfd' in t])\n",
                            "--ro", secret_dir + ":/data/x")
         self.assertEqual(r["status"], "ok", r)
         lines = r["stdout"].splitlines()
-        self.assertEqual(lines[0], "b'corral-zygote\\x00'")
-        self.assertEqual(lines[1:], ["environ 13", "mem 13", "maps 13"])
+        self.assertEqual(lines[0], "b'corral-init\\x002\\x00'")
+        self.assertEqual(lines[1:], ["environ 13", "mem 13", "maps 13", "exe 13", "cwd 13",
+                                     "root 13", "rss_kb_under_4096 True", "memfd_fds []"])
 
     def test_each_denied_syscall(self):
         test_abuse.RunAbuse.test_each_denied_syscall(self)
