@@ -73,7 +73,7 @@ static void step_fds(const struct sbx_plan *p, int ctl)
 	/* Keep 1, 2 (the supervisor's pipes), the control socket, the engine's channel fds and
 	 * the init program; close everything else that may have been inherited.  stdin becomes
 	 * /dev/null. */
-	if (syscall(SYS_close_range, CTL_FD + 1 + p->keep_fds + (p->init_exe ? 1 : 0), ~0U, 0) < 0)
+	if (syscall(SYS_close_range, SBX_INIT_EXE_FD(p) + (p->init_exe ? 1 : 0), ~0U, 0) < 0)
 		sbx_child_fail(ctl, "close-fds", errno, "close_range");
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null < 0 || dup2(null, 0) < 0)
@@ -248,7 +248,7 @@ static void payload_started(const struct sbx_plan *p, int ctl)
 {
 	setpgid(0, 0);
 	if (p->init_exe) /* init's program is init's */
-		close(CTL_FD + 1 + p->keep_fds);
+		close(SBX_INIT_EXE_FD(p));
 	/* The channel is init's; whatever the payload execs must not hold it. */
 	fcntl(ctl, F_SETFD, FD_CLOEXEC);
 	sigset_t none;
@@ -330,12 +330,8 @@ void sbx_exec_payload(const struct sbx_plan *p, int ctl)
 	exec_payload(p, ctl);
 }
 
-#if defined(__SANITIZE_ADDRESS__)
+#ifdef SBX_UNDER_ASAN
 #define SPAWN_BY_FORK 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SPAWN_BY_FORK 1
-#endif
 #endif
 
 #ifndef SPAWN_BY_FORK
@@ -391,7 +387,7 @@ void sbx_init_exec(const struct sbx_plan *p, int ctl, pid_t payload)
 	char *argv[] = {(char *)"corral-init", pid, NULL};
 	char *envp[] = {NULL};
 	/* The fd is close-on-exec: fine for an ELF program (only a script would need it open). */
-	int exe = CTL_FD + 1 + p->keep_fds;
+	int exe = SBX_INIT_EXE_FD(p);
 	fcntl(exe, F_SETFD, FD_CLOEXEC);
 	syscall(SYS_execveat, exe, "", argv, envp, AT_EMPTY_PATH);
 	sbx_child_fail(ctl, "init-exec", errno, "execveat corral-init");

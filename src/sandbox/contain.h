@@ -85,6 +85,19 @@ struct sbx_msg {
 	char detail[192]; /* SETUP_ERROR: what, e.g. the path */
 };
 
+/* The fd at which init finds the corral-init program when plan->init_exe: after the channel. */
+#define SBX_INIT_EXE_FD(plan) (3 + 1 + (plan)->keep_fds)
+
+/* AddressSanitizer cannot follow a process onto a stack it did not make: under it, children
+ * that would borrow their parent's memory are plain copies instead. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SBX_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SBX_UNDER_ASAN 1
+#endif
+#endif
+
 /* Runs the containment checklist in the calling process, which must be PID 1 of fresh
  * namespaces.  Does not return on failure: sends SETUP_ERROR on ctl and _exit(125).
  * Allocation-free except inside libseccomp (last step). */

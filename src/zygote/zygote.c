@@ -60,12 +60,8 @@ extern const unsigned int corral_runner_py_len;
 extern const unsigned char corral_init_elf[];
 extern const unsigned int corral_init_elf_len;
 
-#if defined(__SANITIZE_ADDRESS__)
+#ifdef SBX_UNDER_ASAN
 #define SPAWN_BY_COPY 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SPAWN_BY_COPY 1
-#endif
 #endif
 
 #define CTL 3
@@ -282,7 +278,7 @@ static void __attribute__((noreturn)) child_main(const struct spawn_slot *slot)
 	/* the received fds are above 3 and below INIT_EXE_FD: none is a target before its use */
 	if (dup2(fds[ZYG_FD_OUT], 1) < 0 || dup2(fds[ZYG_FD_ERR], 2) < 0 ||
 	    dup2(fds[ZYG_FD_CTL], CTL) < 0 || dup2(fds[ZYG_FD_CHAN], CTL + 1) < 0 ||
-	    dup2(init_exe, CTL + 1 + plan->keep_fds) < 0)
+	    dup2(init_exe, SBX_INIT_EXE_FD(plan)) < 0)
 		sbx_child_fail(fds[ZYG_FD_CTL], "fds", errno, "dup2");
 	const char *what = "";
 	int r = slot->req.cg.created ? sbx_cg_attach_self(&slot->req.cg, &what) : 0;
