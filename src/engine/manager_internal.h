@@ -129,6 +129,9 @@ uint64_t mgr_now_us(void);
 void mgr_watch(struct mgr *m, int fd, enum mgr_tag tag, void *ptr, uint32_t events);
 void mgr_unwatch(struct mgr *m, int fd);
 
+/* One complete request from c (requests.c): validated, then dispatched; replies on c. */
+void mgr_handle_request(struct client *c, uint32_t type, const char *payload, size_t len);
+
 /* client replies */
 void client_send(struct client *c, uint32_t type, const void *p, size_t n);
 void client_send2(struct client *c, uint32_t type, const void *a, size_t an, const void *b,
@@ -164,7 +167,7 @@ void drain_pipe(struct session *s, int fd, uint32_t ev);
 void on_runner_frame(struct session *s, uint32_t type, const char *p, size_t len);
 void session_signal(struct session *s, int sig);
 
-/* session.c */
+/* zygote_ctl.c: the zygote and the warm pool */
 int zygote_start(struct mgr *m, struct cr_err *err);
 void zygote_on_ctl(struct mgr *m);
 void zygote_on_exit(struct mgr *m);
@@ -173,22 +176,29 @@ void pool_admit(struct session *s);  /* a spawning pool session: pooled once con
 void pool_hold(struct mgr *m);       /* a session was claimed: refill after its first cell */
 void pool_release(struct mgr *m);    /* that first cell is done */
 uint64_t pool_next_deadline_ms(const struct mgr *m);
+
+/* session.c: finding, claiming, starting and ending sessions */
 struct session *session_find(struct mgr *m, uint64_t id);
 struct session *session_find_name(struct mgr *m, const char *name);
 void session_create(struct client *c, const struct eng_req_create *req,
 		    const struct eng_mount *mounts);
+void session_hand_to_waiter(struct session *s); /* contained: start it for the client waiting */
+void session_kill(struct session *s, const char *why);
+void session_client_gone(struct client *c);
+void session_create_pending(struct mgr *m); /* retries CREATEs that waited for the zygote */
+void session_reap_dead(struct mgr *m);
+
+/* cell.c: cells, contexts, interrupts */
 void session_execute(struct client *c, struct session *s, const struct eng_req_execute *req,
 		     const char *code, size_t code_len);
 void session_context(struct client *c, struct session *s, const char *name, bool create);
 void session_interrupt(struct session *s);
 void session_resume(struct session *s); /* the cell's client drained its backlog */
-void session_kill(struct session *s, const char *why);
+
+/* session_events.c: a session's fds and timers */
 void session_on_event(struct session *s, enum mgr_tag tag, uint32_t events);
 void session_on_timer(struct session *s, uint64_t now_ms);
 void session_fill_info(const struct session *s, struct eng_session_info *out);
-void session_client_gone(struct client *c);
-void session_create_pending(struct mgr *m); /* retries CREATEs that waited for the zygote */
-void session_reap_dead(struct mgr *m);
 uint64_t session_next_deadline_ms(const struct mgr *m);
 
 /* files.c */

@@ -1,17 +1,15 @@
-/* sandbox/supervise.c -- sbx_run: spawn the sandbox, watch it, decide the verdict, clean up.
+/* sandbox/supervise.c -- sbx_run: build the plan, spawn the sandbox, hand it to the watch, clean up.
  *
  * The supervisor is corral itself.  It creates the cgroup and the channels, clones the init
  * into fresh namespaces (born inside its cgroup on v2 via clone3(CLONE_INTO_CGROUP); attached
- * before it may proceed on v1), then multiplexes: stdout/stderr pipes (always drained, so the
- * child never blocks; bytes past the cap are counted and dropped), the control socket (setup
- * errors, the /output fd, the payload's status), the init's pidfd, an optional cancel fd, and
- * the wall-clock deadline.  Killing init kills the whole pid namespace; the cgroup is killed
- * too so nothing can linger.
+ * before it may proceed on v1), sends GO with the network namespace and the seccomp filter it
+ * made meanwhile, and then watches (watch.c: the event loop and the verdict) until init and
+ * everything under it is gone.  Then it reads the cgroup's counters, collects /output and
+ * removes the cgroup, so nothing can linger.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -36,7 +34,7 @@
 #define NS_FLAGS (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | \
 		  CLONE_NEWCGROUP)
 
-static uint64_t now_ms(void)
+uint64_t sbx_now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -45,7 +43,7 @@ static uint64_t now_ms(void)
 
 /* Phase timings for `CORRAL_DEBUG=1 corral run ...` (where the milliseconds go). */
 static uint64_t phase_t0_us;
-static void phase(const char *what)
+void sbx_phase(const char *what)
 {
 	if (cr_log_get_level() == CR_LOG_DEBUG) {
 		struct timespec ts;
@@ -211,258 +209,8 @@ static int write_id_maps(pid_t pid, struct cr_err *err)
 	return 0;
 }
 
-/* Receives one control message; an SCM_RIGHTS fd (OUTPUT_FD) is stored in *fd_out. */
-static ssize_t recv_msg(int ctl, struct sbx_msg *m, int *fd_out)
-{
-	struct iovec iov = {.iov_base = m, .iov_len = sizeof *m};
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-			    .msg_controllen = sizeof u.buf};
-	ssize_t n = recvmsg(ctl, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-	if (n <= 0)
-		return n;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-			int fd;
-			memcpy(&fd, CMSG_DATA(c), sizeof fd);
-			if (*fd_out < 0 && m->type == SBX_MSG_OUTPUT_FD)
-				*fd_out = fd;
-			else
-				close(fd);
-		}
-	}
-	return n;
-}
-
-struct watch {
-	int out_r, err_r, ctl, pidfd, cancel_fd;
-	bool out_eof, err_eof, ctl_eof, exited, timed_out, cancelled;
-	bool have_status, setup_failed;
-	bool started; /* READY seen: the program has exec'd */
-	int wstatus;
-	int output_fd;
-	struct sbx_msg setup_error;
-	uint64_t t0;
-};
-
-static void drain_pipe(int *fd, bool *eof, struct cr_buf *b, bool passthrough, int dest)
-{
-	char chunk[65536];
-	for (;;) {
-		ssize_t n = read(*fd, chunk, sizeof chunk);
-		if (n > 0) {
-			size_t kept = cr_buf_append_trunc(b, chunk, (size_t)n);
-			if (passthrough && kept)
-				(void)!write(dest, chunk, kept);
-			continue;
-		}
-		if (n == 0) {
-			*eof = true;
-			close(*fd);
-			*fd = -1;
-		}
-		return; /* EAGAIN or error: come back on the next poll */
-	}
-}
-
-static void drain_ctl(struct watch *w)
-{
-	for (;;) {
-		struct sbx_msg m;
-		memset(&m, 0, sizeof m);
-		ssize_t n = recv_msg(w->ctl, &m, &w->output_fd);
-		if (n == 0) {
-			w->ctl_eof = true;
-			return;
-		}
-		if (n < 0)
-			return;
-		if (n != (ssize_t)sizeof m)
-			continue;
-		if (m.type == SBX_MSG_SETUP_ERROR && !w->setup_failed) {
-			w->setup_failed = true;
-			w->setup_error = m;
-		} else if (m.type == SBX_MSG_READY) {
-			phase("contained, program started");
-			w->started = true;
-		} else if (m.type == SBX_MSG_STATUS) {
-			phase("payload exited");
-			w->have_status = true;
-			w->wstatus = m.wstatus;
-		}
-	}
-}
-
 /* cfg->sweep_stale: sbx_sweep_stale() is still to do in this sbx_run. */
 static bool sweep_pending;
-
-static void kill_all(pid_t pid, struct sbx_cg *cg)
-{
-	kill(pid, SIGKILL); /* PID 1 of the namespace: the kernel kills the rest */
-	if (cg->created)
-		sbx_cg_kill(cg);
-}
-
-/* The event loop. Returns when init has exited and the pipes are drained. */
-static void watch_loop(struct watch *w, const struct sbx_config *cfg, pid_t pid,
-		       struct sbx_cg *cg, struct sbx_result *res, uint64_t t0)
-{
-	const uint64_t timeout = cfg->limits.timeout_ms;
-	uint64_t exit_seen = 0;
-	while (!(w->exited && w->out_eof && w->err_eof)) {
-		struct pollfd pfd[5];
-		int n = 0, i_out = -1, i_err = -1, i_ctl = -1, i_pid = -1, i_cancel = -1;
-		if (w->out_r >= 0)
-			pfd[i_out = n++] = (struct pollfd){.fd = w->out_r, .events = POLLIN};
-		if (w->err_r >= 0)
-			pfd[i_err = n++] = (struct pollfd){.fd = w->err_r, .events = POLLIN};
-		if (!w->ctl_eof)
-			pfd[i_ctl = n++] = (struct pollfd){.fd = w->ctl, .events = POLLIN};
-		if (!w->exited)
-			pfd[i_pid = n++] = (struct pollfd){.fd = w->pidfd, .events = POLLIN};
-		if (w->cancel_fd >= 0 && !w->cancelled)
-			pfd[i_cancel = n++] = (struct pollfd){.fd = w->cancel_fd, .events = POLLIN};
-
-		uint64_t now = now_ms();
-		int wait_ms = -1;
-		if (!w->exited && timeout && !w->timed_out)
-			wait_ms = now - t0 >= timeout ? 0 : (int)(timeout - (now - t0));
-		if (w->exited) {
-			/* Everything inside is dead once init is; pipes close at once.  Guard anyway. */
-			if (!exit_seen)
-				exit_seen = now;
-			if (now - exit_seen > 2000)
-				break;
-			wait_ms = 100;
-		}
-		int r = poll(pfd, (nfds_t)n, wait_ms);
-		if (r < 0 && errno != EINTR)
-			break;
-		if (i_out >= 0 && pfd[i_out].revents)
-			drain_pipe(&w->out_r, &w->out_eof, &res->out, cfg->passthrough, 1);
-		if (i_err >= 0 && pfd[i_err].revents)
-			drain_pipe(&w->err_r, &w->err_eof, &res->err, cfg->passthrough, 2);
-		if (i_ctl >= 0 && pfd[i_ctl].revents)
-			drain_ctl(w);
-		if (i_cancel >= 0 && pfd[i_cancel].revents) {
-			w->cancelled = true;
-			kill_all(pid, cg);
-		}
-		if (i_pid >= 0 && pfd[i_pid].revents)
-			w->exited = true;
-		if (!w->exited && timeout && !w->timed_out && now_ms() - t0 >= timeout) {
-			w->timed_out = true;
-			kill_all(pid, cg);
-		}
-		if (w->started && sweep_pending) {
-			/* The program has exec'd and runs; we would only wait.  (Run before the
-			 * sandbox was built, the sweep was 0.2-0.5 ms of every start.) */
-			sweep_pending = false;
-			sbx_sweep_stale();
-			phase("stale cgroups swept");
-		}
-	}
-	drain_ctl(w);
-}
-
-static void decide(struct sbx_result *res, const struct watch *w, const struct sbx_cg_stats *st,
-		   const struct sbx_limits *lim, int init_status)
-{
-	res->stdout_truncated = res->out.dropped > 0;
-	res->stderr_truncated = res->err.dropped > 0;
-	if (w->have_status) {
-		if (WIFEXITED(w->wstatus))
-			res->exit_code = WEXITSTATUS(w->wstatus);
-		else if (WIFSIGNALED(w->wstatus))
-			res->signal = WTERMSIG(w->wstatus);
-	}
-	if (w->setup_failed) {
-		res->status = SBX_SANDBOX_ERROR;
-		snprintf(res->error_step, sizeof res->error_step, "%s", w->setup_error.step);
-		res->error_errno = w->setup_error.errnum;
-		snprintf(res->error_msg, sizeof res->error_msg, "%s %s: %s", w->setup_error.step,
-			 w->setup_error.detail, strerror(w->setup_error.errnum));
-		res->exit_code = -1;
-		res->signal = 0;
-		return;
-	}
-	if (w->cancelled) {
-		res->status = SBX_SIGNALED;
-		res->signal = SIGKILL;
-		res->limit = "cancelled";
-		return;
-	}
-	if (st->oom_kills > 0) {
-		res->status = SBX_MEMORY_LIMIT;
-		res->limit = "memory";
-		return;
-	}
-	if (st->pids_max_hits > 0) {
-		res->status = SBX_PIDS_LIMIT;
-		res->limit = "pids";
-		return;
-	}
-	if (w->timed_out) {
-		res->status = SBX_TIMEOUT;
-		res->limit = "wall_time";
-		return;
-	}
-	if (!w->have_status) {
-		/* init died without reporting: only the host (or the OOM killer) can do that. */
-		res->status = SBX_SANDBOX_ERROR;
-		snprintf(res->error_step, sizeof res->error_step, "supervise");
-		res->error_errno = ECHILD;
-		snprintf(res->error_msg, sizeof res->error_msg,
-			 "sandbox init ended without a status (wait status %#x)", init_status);
-		return;
-	}
-	if (lim->cpu_time_ms && res->signal == SIGXCPU) {
-		res->status = SBX_TIMEOUT;
-		res->limit = "cpu_time";
-		return;
-	}
-	if (res->stdout_truncated || res->stderr_truncated) {
-		res->status = SBX_OUTPUT_LIMIT;
-		res->limit = "output";
-		return;
-	}
-	if (res->signal)
-		res->status = SBX_SIGNALED;
-	else if (res->exit_code != 0)
-		res->status = SBX_NONZERO_EXIT;
-	else
-		res->status = SBX_OK;
-}
-
-static void result_init(struct sbx_result *res, const struct sbx_limits *lim)
-{
-	memset(res, 0, sizeof *res);
-	cr_buf_init(&res->out, lim->output_limit_bytes);
-	cr_buf_init(&res->err, lim->output_limit_bytes);
-	res->exit_code = -1;
-}
-
-void sbx_result_free(struct sbx_result *res)
-{
-	cr_buf_free(&res->out);
-	cr_buf_free(&res->err);
-	for (size_t i = 0; i < res->n_files; i++)
-		free(res->files[i].path);
-	free(res->files);
-	res->files = NULL;
-	res->n_files = 0;
-}
-
-static void setup_error(struct sbx_result *res, const char *step, const struct cr_err *e)
-{
-	res->status = SBX_SANDBOX_ERROR;
-	snprintf(res->error_step, sizeof res->error_step, "%s", step);
-	res->error_errno = e->code;
-	snprintf(res->error_msg, sizeof res->error_msg, "%s", e->msg);
-}
 
 static int prepare_seccomp(struct sbx_result *res)
 {
@@ -470,7 +218,7 @@ static int prepare_seccomp(struct sbx_result *res)
 	if (sbx_seccomp_prepare(why, sizeof why) < 0) {
 		struct cr_err se;
 		cr_failx(&se, EINVAL, "%s", why);
-		setup_error(res, "seccomp", &se);
+		sbx_setup_error(res, "seccomp", &se);
 		return -EINVAL;
 	}
 	return 0;
@@ -492,12 +240,12 @@ static int make_cgroup(const struct sbx_cg_host *host, const char *name,
 			 "no writable cgroup for uid %u (%s); delegate one and set "
 			 "CORRAL_CGROUP_PARENT", (unsigned)geteuid(), strerror(-cr));
 	} else if (cr < 0) {
-		setup_error(res, "cgroup", &e);
+		sbx_setup_error(res, "cgroup", &e);
 		return cr;
 	} else {
 		res->cgroup_enforced = true;
 	}
-	phase("cgroup step done");
+	sbx_phase("cgroup step done");
 	return 0;
 }
 
@@ -556,9 +304,9 @@ static int run_sandbox(const struct sbx_config *cfg, struct sbx_result *res, str
 	int r = sbx_plan_build(cfg, plan, err);
 	if (r < 0)
 		return r;
-	result_init(res, &cfg->limits);
-	uint64_t t0 = now_ms();
-	phase(NULL);
+	sbx_result_init(res, &cfg->limits);
+	uint64_t t0 = sbx_now_ms();
+	sbx_phase(NULL);
 	/* As root, the child builds its namespaces and filesystem (a v1 cgroup first) while we
 	 * make its network namespace and compile its filter, which travel with GO
 	 * (sbx_contain_early).  Unprivileged, the id maps must be written before the child
@@ -600,7 +348,7 @@ static int run_sandbox(const struct sbx_config *cfg, struct sbx_result *res, str
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		cr_fail(&e, errno, "socketpair");
 		sbx_cg_destroy(&cg);
-		setup_error(res, "channels", &e);
+		sbx_setup_error(res, "channels", &e);
 		return 0;
 	}
 	if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
@@ -608,7 +356,7 @@ static int run_sandbox(const struct sbx_config *cfg, struct sbx_result *res, str
 		close(sv[0]);
 		close(sv[1]);
 		sbx_cg_destroy(&cg);
-		setup_error(res, "channels", &e);
+		sbx_setup_error(res, "channels", &e);
 		return 0;
 	}
 	int cpu = how.overlap ? sched_getcpu() : -1;
@@ -635,26 +383,26 @@ static int run_sandbox(const struct sbx_config *cfg, struct sbx_result *res, str
 	close(sv[1]);
 	close(outp[1]);
 	close(errp[1]);
-	struct watch w = {.out_r = outp[0], .err_r = errp[0], .ctl = sv[0], .pidfd = pidfd,
+	struct sbx_watch w = {.out_r = outp[0], .err_r = errp[0], .ctl = sv[0], .pidfd = pidfd,
 			  .cancel_fd = cfg->cancel_fd > 0 ? cfg->cancel_fd : -1, .output_fd = -1,
-			  .t0 = t0};
+			  .t0 = t0, .sweep_pending = &sweep_pending};
 	if (pid < 0 || pidfd < 0) {
 		cr_fail(&e, pid < 0 ? spawn_errno : errno, "clone into new namespaces");
-		setup_error(res, "clone", &e);
+		sbx_setup_error(res, "clone", &e);
 		if (pid > 0) {
 			kill(pid, SIGKILL);
 			waitpid(pid, NULL, 0);
 		}
 		goto out;
 	}
-	phase("cloned");
+	sbx_phase("cloned");
 	fcntl(outp[0], F_SETFL, O_NONBLOCK);
 	fcntl(errp[0], F_SETFL, O_NONBLOCK);
 
 	/* Our share while the child builds: its network namespace and its filter. */
 	if (how.overlap && ((net_fd = make_netns(&e)) < 0 || prepare_seccomp(res) < 0)) {
 		if (net_fd < 0)
-			setup_error(res, "namespaces", &e);
+			sbx_setup_error(res, "namespaces", &e);
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		goto out;
@@ -663,20 +411,20 @@ static int run_sandbox(const struct sbx_config *cfg, struct sbx_result *res, str
 	 * clone3; v1 children attach themselves) and, unprivileged, the id maps. */
 	if (cg.created && cg.mode == SBX_CG_V2 && !born_in_cgroup &&
 	    sbx_cg_attach(&cg, pid, &e) < 0) {
-		setup_error(res, "cgroup-attach", &e);
+		sbx_setup_error(res, "cgroup-attach", &e);
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		goto out;
 	}
 	if (plan->userns && write_id_maps(pid, &e) < 0) {
-		setup_error(res, "id-maps", &e);
+		sbx_setup_error(res, "id-maps", &e);
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		goto out;
 	}
 	if ((r = send_go(sv[0], net_fd, &e)) < 0 &&
 	    (!how.overlap || (r != -EPIPE && r != -ECONNRESET))) {
-		setup_error(res, "go", &e);
+		sbx_setup_error(res, "go", &e);
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		goto out;
@@ -685,9 +433,9 @@ static int run_sandbox(const struct sbx_config *cfg, struct sbx_result *res, str
 	if (how.steer)
 		sched_setaffinity(0, sizeof how.cpus, &how.cpus);
 
-	phase("go sent");
-	watch_loop(&w, cfg, pid, &cg, res, t0);
-	phase("init exited, pipes drained");
+	sbx_phase("go sent");
+	sbx_watch_loop(&w, cfg, pid, &cg, res, t0);
+	sbx_phase("init exited, pipes drained");
 	if (how.child_makes_cg && w.setup_failed && !strcmp(w.setup_error.step, "cgroup"))
 		cg.created = false; /* the child's sbx_cg_create undid its own work, and a
 				     * directory it found in the way is not ours to remove */
@@ -696,7 +444,7 @@ static int run_sandbox(const struct sbx_config *cfg, struct sbx_result *res, str
 	memset(&ru, 0, sizeof ru);
 	if (wait4(pid, &init_status, 0, &ru) < 0)
 		init_status = -1;
-	res->wall_ms = now_ms() - t0;
+	res->wall_ms = sbx_now_ms() - t0;
 
 	struct sbx_cg_stats st;
 	memset(&st, 0, sizeof st);
@@ -706,8 +454,8 @@ static int run_sandbox(const struct sbx_config *cfg, struct sbx_result *res, str
 				  : (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
 					    (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
 	res->peak_memory_bytes = st.have_peak ? st.peak_memory_bytes : (uint64_t)ru.ru_maxrss * 1024;
-	phase("reaped, stats read");
-	decide(res, &w, &st, &cfg->limits, init_status);
+	sbx_phase("reaped, stats read");
+	sbx_decide(res, &w, &st, &cfg->limits, init_status);
 
 	if (w.output_fd >= 0 && cfg->output_dir && res->status != SBX_SANDBOX_ERROR)
 		sbx_collect_output(w.output_fd, cfg->output_dir, &cfg->limits, res);
@@ -724,7 +472,7 @@ out:
 		close(pidfd);
 	close(sv[0]);
 	sbx_cg_destroy(&cg);
-	phase("cgroup destroyed");
+	sbx_phase("cgroup destroyed");
 	return 0;
 }
 
