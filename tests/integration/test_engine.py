@@ -483,6 +483,39 @@ class Isolation(unittest.TestCase):
                 s.close()
         self.assertEqual(zygote_pid(), before)
 
+    def test_a_failed_setup_step_ends_the_session_before_any_code(self):
+        # A session is built by the same checklist as `corral run`.  Here its mount step
+        # fails (a destination inside another host mount: the kernel refuses the mount
+        # point), so the session must end right there, the step must be named, the host
+        # directories must not have changed, and the engine must be as it was.
+        def session_cgroups():
+            rel = next(l.split(":", 2)[2].strip() for l in open("/proc/%d/cgroup" % ENGINE.proc.pid)
+                       if l.split(":")[1] == "memory")
+            d = "/sys/fs/cgroup/memory%s/corral" % rel
+            pre = "%d." % ENGINE.proc.pid
+            return sorted(n for n in os.listdir(d) if n.startswith(pre)) if os.path.isdir(d) else []
+        c = ENGINE.client()
+        try:
+            with TempDir() as a, TempDir() as b:
+                with open(os.path.join(b, "x.csv"), "w") as f:
+                    f.write("x\n1\n")
+                live, groups = c.stats()["live"], session_cgroups()
+                with self.assertRaises(EngineError) as cm:
+                    c.create(mounts=[(a, "/data", True), (b, "/data/sub", False)])
+                self.assertIn("sandbox setup failed at mount-point /data/sub", cm.exception.message)
+                self.assertEqual((os.listdir(a), os.listdir(b)), ([], ["x.csv"]))
+                self.assertEqual(c.stats()["live"], live)
+                deadline = time.time() + 10   # its cgroup goes once its init is reaped
+                while session_cgroups() != groups and time.time() < deadline:
+                    time.sleep(0.05)
+                self.assertEqual(session_cgroups(), groups)
+            sid = c.create()["session"]
+            ev, f = c.execute(sid, "print(6 * 7)")
+            self.assertEqual((f["status"], stdout_of(ev)), ("ok", "42\n"))
+            c.destroy(sid)
+        finally:
+            c.close()
+
     def test_data_files_arrive_without_their_host_path(self):
         """A read-only data file is a copy: /proc/self/mountinfo names no host directory."""
         with TempDir() as d:
