@@ -72,7 +72,7 @@ int send_json(struct session *s, uint32_t type, json_t *j)
 
 /* ---- cells ------------------------------------------------------------------------------- */
 
-static struct sbx_cg_stats cg_counters(const struct session *s)
+static struct sbx_cg_stats cg_counters(struct session *s)
 {
 	struct sbx_cg_stats st;
 	memset(&st, 0, sizeof st);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -282,6 +283,15 @@ static int setup(struct mgr *m, const struct eng_config *cfg, int listen_fd, str
 	m->listen_fd = listen_fd;
 	m->zyg_ctl = m->zyg_pidfd = -1;
 	m->next_id = 1;
+	/* About a dozen fds per live session (channels, pipes, pidfd, the cgroup counter files it
+	 * keeps open) and two per client: the usual soft limit of 1024 would fail sessions well
+	 * below --max-sessions.  The hard limit is ours to take (capped: no sandbox sees it, every
+	 * session gets its own RLIMIT_NOFILE from the checklist). */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max && rl.rlim_cur < 65536) {
+		rl.rlim_cur = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
 	m->ep = epoll_create1(EPOLL_CLOEXEC);
 	if (m->ep < 0)
 		return cr_fail(err, errno, "epoll");

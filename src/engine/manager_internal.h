@@ -198,7 +198,7 @@ void session_resume(struct session *s); /* the cell's client drained its backlog
 /* session_events.c: a session's fds and timers */
 void session_on_event(struct session *s, enum mgr_tag tag, uint32_t events);
 void session_on_timer(struct session *s, uint64_t now_ms);
-void session_fill_info(const struct session *s, struct eng_session_info *out);
+void session_fill_info(struct session *s, struct eng_session_info *out);
 uint64_t session_next_deadline_ms(const struct mgr *m);
 
 /* files.c */

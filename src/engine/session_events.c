@@ -223,7 +223,7 @@ uint64_t session_next_deadline_ms(const struct mgr *m)
 	return next;
 }
 
-void session_fill_info(const struct session *s, struct eng_session_info *out)
+void session_fill_info(struct session *s, struct eng_session_info *out)
 {
 	memset(out, 0, sizeof *out);
 	out->session = s->id;

@@ -187,7 +187,7 @@ int session_spawn(struct session *s, const struct eng_mount *mounts, uint32_t n_
 	int fds[ZYG_NFDS] = {memfd, ctl[1], chan[1], outp[1], errp[1], sbx_cg_clone_fd(&s->cg)};
 	int nfds = fds[ZYG_FD_CGROUP] >= 0 ? ZYG_NFDS : ZYG_NFDS - 1;
 	struct zyg_spawn req = {.magic = ZYG_MAGIC, .session = s->id, .cg = s->cg};
-	req.cg.v2_dir_fd = -1;
+	sbx_cg_forget_fds(&req.cg); /* the zygote gets paths, not our fds */
 	struct iovec iov = {.iov_base = &req, .iov_len = sizeof req};
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * ZYG_NFDS)];

@@ -304,13 +304,18 @@ int sbx_cg_update(const struct sbx_cg_host *host, const struct sbx_cg *cg,
 				     : sbx_cg_v1_update(host, cg, lim, err);
 }
 
-int sbx_cg_stats(const struct sbx_cg *cg, struct sbx_cg_stats *st)
+int sbx_cg_stats(struct sbx_cg *cg, struct sbx_cg_stats *st)
 {
 	if (!st)
 		return -EINVAL;
 	memset(st, 0, sizeof *st);
 	if (!cg || !cg->created)
 		return -ENOTSUP;
+	if (!cg->stat_fds_valid) {
+		for (int i = 0; i < SBX_CG_NSTAT; i++)
+			cg->stat_fd[i] = -1;
+		cg->stat_fds_valid = true;
+	}
 	return cg->mode == SBX_CG_V2 ? sbx_cg_v2_stats(cg, st) : sbx_cg_v1_stats(cg, st);
 }
 
@@ -321,10 +326,27 @@ int sbx_cg_kill(const struct sbx_cg *cg)
 	return cg->mode == SBX_CG_V2 ? sbx_cg_v2_kill(cg) : sbx_cg_v1_kill(cg);
 }
 
+void sbx_cg_stats_close(struct sbx_cg *cg)
+{
+	if (!cg || !cg->stat_fds_valid)
+		return;
+	for (int i = 0; i < SBX_CG_NSTAT; i++)
+		if (cg->stat_fd[i] >= 0)
+			close(cg->stat_fd[i]);
+	cg->stat_fds_valid = false;
+}
+
+void sbx_cg_forget_fds(struct sbx_cg *cg)
+{
+	cg->v2_dir_fd = -1;
+	cg->stat_fds_valid = false;
+}
+
 void sbx_cg_destroy(struct sbx_cg *cg)
 {
 	if (!cg)
 		return;
+	sbx_cg_stats_close(cg);
 	sbx_cg_kill(cg);
 	/* A joint cpu,cpuacct mount gives the same dir twice: the second rmdir sees ENOENT. */
 	const char *dirs[] = {cg->v2_dir, cg->v1_memory, cg->v1_pids, cg->v1_cpu, cg->v1_cpuacct};

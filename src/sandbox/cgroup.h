@@ -35,6 +35,7 @@
 #include "sandbox/sandbox.h"
 
 #define SBX_CG_PATH_MAX 512
+#define SBX_CG_NSTAT 6 /* counter files read by sbx_cg_stats (v1: six; v2: four) */
 
 enum sbx_cg_mode { SBX_CG_NONE = 0, SBX_CG_V1, SBX_CG_V2 };
 
@@ -60,6 +61,11 @@ struct sbx_cg {
 	char v1_cpu[SBX_CG_PATH_MAX], v1_cpuacct[SBX_CG_PATH_MAX];
 	int v2_dir_fd; /* O_DIRECTORY fd on v2_dir, or -1 */
 	bool created;
+	/* The counter files sbx_cg_stats reads, kept open once read (an engine session reads them
+	 * at every cell's start and end: opening them by path was ~40 % of the manager's CPU).
+	 * Valid only while stat_fds_valid; closed by sbx_cg_destroy / sbx_cg_stats_close. */
+	bool stat_fds_valid;
+	int stat_fd[SBX_CG_NSTAT];
 };
 
 struct sbx_cg_stats {
@@ -103,7 +109,12 @@ int sbx_cg_attach_self(const struct sbx_cg *cg, const char **what);
  * false): for a supervisor whose child creates its own v1 cgroup (corral run as root), so that
  * it can still read, kill and remove it.  A path that would not fit is left empty. */
 void sbx_cg_plan(const struct sbx_cg_host *host, const char *name, struct sbx_cg *cg);
-int sbx_cg_stats(const struct sbx_cg *cg, struct sbx_cg_stats *st);
+/* The counters now.  Keeps the files it read open in cg (pread from 0 gives fresh values). */
+int sbx_cg_stats(struct sbx_cg *cg, struct sbx_cg_stats *st);
+/* Closes the files sbx_cg_stats keeps open (sbx_cg_destroy does it too). */
+void sbx_cg_stats_close(struct sbx_cg *cg);
+/* For a copy of cg sent to another process: forgets (does not close) every fd it names. */
+void sbx_cg_forget_fds(struct sbx_cg *cg);
 /* v2: cgroup.kill (fallback: SIGKILL every pid in cgroup.procs until empty);
  * v1: SIGKILL every pid in memory (or pids) cgroup.procs until empty. */
 int sbx_cg_kill(const struct sbx_cg *cg);

@@ -4,11 +4,12 @@
  *   char v[64];
  *   if (sbx_cgi_read(dir, "memory.peak", v, sizeof v) >= 0) ...   // capped, NUL-terminated
  *   sbx_cgi_write(dir, "pids.max", "8", &err);                     // one write(2): cgroupfs
- *   sbx_cgi_read_kv(dir, "memory.events", "oom_kill", &n);         // "key value" files
+ *   sbx_cgi_read_kv(NULL, dir, "memory.events", "oom_kill", &n);   // "key value" files
  *
  * detect (cgroup.c) scans mountinfo and /proc/self/cgroup into a struct sbx_cgi_scan, then the
  * v1 or v2 module turns it into a struct sbx_cg_host (creating the "corral" parent directories).
- * Nothing here holds resources past a call; all paths are caller-owned fixed buffers.
+ * Nothing here holds resources past a call, except the counter fds a caller asks
+ * sbx_cgi_read_kept to keep; all paths are caller-owned fixed buffers.
  */
 #ifndef CORRAL_SANDBOX_CGROUP_INTERNAL_H
 #define CORRAL_SANDBOX_CGROUP_INTERNAL_H
@@ -49,8 +50,11 @@ bool sbx_cgi_exists(const char *dir, const char *file);
 int sbx_cgi_parse_u64(const char *s, uint64_t *out);
 /* Value of the line "key N" in text; -ENOENT when absent, -EINVAL when N is not a number. */
 int sbx_cgi_kv_u64(const char *text, const char *key, uint64_t *out);
-int sbx_cgi_read_u64(const char *dir, const char *file, uint64_t *out);
-int sbx_cgi_read_kv(const char *dir, const char *file, const char *key, uint64_t *out);
+/* sbx_cgi_read, from an fd kept in *keep when keep is not NULL: opened by path the first time
+ * (a failure is not kept: the next call tries again), then pread from offset 0. */
+int sbx_cgi_read_kept(int *keep, const char *dir, const char *file, char *buf, size_t cap);
+int sbx_cgi_read_u64(int *keep, const char *dir, const char *file, uint64_t *out);
+int sbx_cgi_read_kv(int *keep, const char *dir, const char *file, const char *key, uint64_t *out);
 /* Stats bookkeeping: r == 0 counts as read, -ENOENT as absent, anything else as the error. */
 void sbx_cgi_tally(int r, int *bad, int *got);
 /* True when word is one of the tokens of list (separated by spaces, commas or newlines). */
@@ -75,7 +79,7 @@ int sbx_cg_v1_create(const struct sbx_cg_host *host, const char *name,
 int sbx_cg_v1_update(const struct sbx_cg_host *host, const struct sbx_cg *cg,
 		     const struct sbx_limits *lim, struct cr_err *err);
 int sbx_cg_v1_attach(const struct sbx_cg *cg, pid_t pid, struct cr_err *err);
-int sbx_cg_v1_stats(const struct sbx_cg *cg, struct sbx_cg_stats *st);
+int sbx_cg_v1_stats(struct sbx_cg *cg, struct sbx_cg_stats *st);
 int sbx_cg_v1_kill(const struct sbx_cg *cg);
 
 void sbx_cg_v2_setup(const struct sbx_cgi_scan *s, struct sbx_cg_host *host);
@@ -84,7 +88,7 @@ int sbx_cg_v2_create(const struct sbx_cg_host *host, const char *name,
 int sbx_cg_v2_update(const struct sbx_cg_host *host, const struct sbx_cg *cg,
 		     const struct sbx_limits *lim, struct cr_err *err);
 int sbx_cg_v2_attach(const struct sbx_cg *cg, pid_t pid, struct cr_err *err);
-int sbx_cg_v2_stats(const struct sbx_cg *cg, struct sbx_cg_stats *st);
+int sbx_cg_v2_stats(struct sbx_cg *cg, struct sbx_cg_stats *st);
 int sbx_cg_v2_kill(const struct sbx_cg *cg);
 
 #endif

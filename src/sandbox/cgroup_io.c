@@ -22,20 +22,14 @@ int sbx_cgi_join(char *out, size_t n, const char *dir, const char *file)
 	return (r < 0 || (size_t)r >= n) ? -ENAMETOOLONG : 0;
 }
 
-int sbx_cgi_read(const char *dir, const char *file, char *buf, size_t cap)
+/* Reads fd from offset 0 into buf (at most cap-1 bytes, NUL-terminated): the length, -errno,
+ * or -EFBIG when there is more.  pread: a kept cgroup file is re-read from its start, and a
+ * seq_file read from offset 0 is generated afresh. */
+static int read_from_start(int fd, char *buf, size_t cap)
 {
-	char path[SBX_CG_PATH_MAX + 64];
-	if (cap < 2 || cap > INT_MAX)
-		return -EINVAL;
-	buf[0] = '\0';
-	if (sbx_cgi_join(path, sizeof path, dir, file) < 0)
-		return -ENAMETOOLONG;
-	CR_AUTOCLOSE int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return -errno;
 	size_t len = 0;
 	while (len < cap - 1) {
-		ssize_t r = read(fd, buf + len, cap - 1 - len);
+		ssize_t r = pread(fd, buf + len, cap - 1 - len, (off_t)len);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
@@ -50,12 +44,44 @@ int sbx_cgi_read(const char *dir, const char *file, char *buf, size_t cap)
 	if (len == cap - 1) {
 		char extra;
 		ssize_t r;
-		while ((r = read(fd, &extra, 1)) < 0 && errno == EINTR)
+		while ((r = pread(fd, &extra, 1, (off_t)len)) < 0 && errno == EINTR)
 			;
 		if (r > 0)
 			return -EFBIG;
 	}
 	return (int)len;
+}
+
+static int open_file(const char *dir, const char *file)
+{
+	char path[SBX_CG_PATH_MAX + 64];
+	if (sbx_cgi_join(path, sizeof path, dir, file) < 0)
+		return -ENAMETOOLONG;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	return fd < 0 ? -errno : fd;
+}
+
+int sbx_cgi_read(const char *dir, const char *file, char *buf, size_t cap)
+{
+	return sbx_cgi_read_kept(NULL, dir, file, buf, cap);
+}
+
+int sbx_cgi_read_kept(int *keep, const char *dir, const char *file, char *buf, size_t cap)
+{
+	if (cap < 2 || cap > INT_MAX)
+		return -EINVAL;
+	buf[0] = '\0';
+	if (keep && *keep >= 0)
+		return read_from_start(*keep, buf, cap);
+	CR_AUTOCLOSE int fd = open_file(dir, file);
+	if (fd < 0)
+		return fd;
+	int r = read_from_start(fd, buf, cap);
+	if (keep) { /* handed over: the caller's to close */
+		*keep = fd;
+		fd = -1;
+	}
+	return r;
 }
 
 int sbx_cgi_write(const char *dir, const char *file, const char *val, struct cr_err *err)
@@ -123,17 +149,18 @@ int sbx_cgi_kv_u64(const char *text, const char *key, uint64_t *out)
 	return -ENOENT;
 }
 
-int sbx_cgi_read_u64(const char *dir, const char *file, uint64_t *out)
+int sbx_cgi_read_u64(int *keep, const char *dir, const char *file, uint64_t *out)
 {
 	char buf[64];
-	int r = sbx_cgi_read(dir, file, buf, sizeof buf);
+	int r = sbx_cgi_read_kept(keep, dir, file, buf, sizeof buf);
 	return r < 0 ? (r == -EFBIG ? -EINVAL : r) : sbx_cgi_parse_u64(buf, out);
 }
 
-int sbx_cgi_read_kv(const char *dir, const char *file, const char *key, uint64_t *out)
+int sbx_cgi_read_kv(int *keep, const char *dir, const char *file, const char *key,
+		    uint64_t *out)
 {
 	char buf[SBX_CGI_SMALL];
-	int r = sbx_cgi_read(dir, file, buf, sizeof buf);
+	int r = sbx_cgi_read_kept(keep, dir, file, buf, sizeof buf);
 	return r < 0 ? r : sbx_cgi_kv_u64(buf, key, out);
 }
 

@@ -139,31 +139,32 @@ int sbx_cg_v1_attach(const struct sbx_cg *cg, pid_t pid, struct cr_err *err)
 	return 0;
 }
 
-int sbx_cg_v1_stats(const struct sbx_cg *cg, struct sbx_cg_stats *st)
+int sbx_cg_v1_stats(struct sbx_cg *cg, struct sbx_cg_stats *st)
 {
 	int bad = 0, got = 0, r;
+	int *fd = cg->stat_fd;
 	if (cg->v1_memory[0]) {
 		const char *d = cg->v1_memory;
-		r = sbx_cgi_read_u64(d, "memory.max_usage_in_bytes", &st->peak_memory_bytes);
+		r = sbx_cgi_read_u64(&fd[0], d, "memory.max_usage_in_bytes", &st->peak_memory_bytes);
 		st->have_peak = r == 0;
 		sbx_cgi_tally(r, &bad, &got);
-		r = sbx_cgi_read_kv(d, "memory.oom_control", "oom_kill", &st->oom_kills);
+		r = sbx_cgi_read_kv(&fd[1], d, "memory.oom_control", "oom_kill", &st->oom_kills);
 		sbx_cgi_tally(r, &bad, &got);
-		r = sbx_cgi_read_u64(d, "memory.failcnt", &st->memory_max_hits);
+		r = sbx_cgi_read_u64(&fd[2], d, "memory.failcnt", &st->memory_max_hits);
 		sbx_cgi_tally(r, &bad, &got);
 		/* memsw is charged first: with memsw = memory, that is the counter that moves. */
 		uint64_t sw = 0;
-		r = sbx_cgi_read_u64(d, "memory.memsw.failcnt", &sw);
+		r = sbx_cgi_read_u64(&fd[3], d, "memory.memsw.failcnt", &sw);
 		st->memory_max_hits += sw;
 		sbx_cgi_tally(r, &bad, &got);
 	}
 	if (cg->v1_pids[0]) {
-		r = sbx_cgi_read_kv(cg->v1_pids, "pids.events", "max", &st->pids_max_hits);
+		r = sbx_cgi_read_kv(&fd[4], cg->v1_pids, "pids.events", "max", &st->pids_max_hits);
 		sbx_cgi_tally(r, &bad, &got);
 	}
 	if (cg->v1_cpuacct[0]) {
 		uint64_t ns = 0;
-		r = sbx_cgi_read_u64(cg->v1_cpuacct, "cpuacct.usage", &ns);
+		r = sbx_cgi_read_u64(&fd[5], cg->v1_cpuacct, "cpuacct.usage", &ns);
 		st->cpu_usec = ns / 1000;
 		st->have_cpu = r == 0;
 		sbx_cgi_tally(r, &bad, &got);

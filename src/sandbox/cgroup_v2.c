@@ -168,17 +168,25 @@ int sbx_cg_v2_attach(const struct sbx_cg *cg, pid_t pid, struct cr_err *err)
 	return sbx_cgi_write(cg->v2_dir, "cgroup.procs", v, err);
 }
 
-int sbx_cg_v2_stats(const struct sbx_cg *cg, struct sbx_cg_stats *st)
+int sbx_cg_v2_stats(struct sbx_cg *cg, struct sbx_cg_stats *st)
 {
 	const char *d = cg->v2_dir;
 	int bad = 0, got = 0, r;
-	r = sbx_cgi_read_u64(d, "memory.peak", &st->peak_memory_bytes);
+	int *fd = cg->stat_fd;
+	r = sbx_cgi_read_u64(&fd[0], d, "memory.peak", &st->peak_memory_bytes);
 	st->have_peak = r == 0;
 	sbx_cgi_tally(r, &bad, &got);
-	sbx_cgi_tally(sbx_cgi_read_kv(d, "memory.events", "oom_kill", &st->oom_kills), &bad, &got);
-	sbx_cgi_tally(sbx_cgi_read_kv(d, "memory.events", "max", &st->memory_max_hits), &bad, &got);
-	sbx_cgi_tally(sbx_cgi_read_kv(d, "pids.events", "max", &st->pids_max_hits), &bad, &got);
-	r = sbx_cgi_read_kv(d, "cpu.stat", "usage_usec", &st->cpu_usec);
+	char ev[SBX_CGI_SMALL]; /* memory.events: two counters from one read */
+	r = sbx_cgi_read_kept(&fd[1], d, "memory.events", ev, sizeof ev);
+	if (r >= 0) {
+		sbx_cgi_tally(sbx_cgi_kv_u64(ev, "oom_kill", &st->oom_kills), &bad, &got);
+		sbx_cgi_tally(sbx_cgi_kv_u64(ev, "max", &st->memory_max_hits), &bad, &got);
+	} else {
+		sbx_cgi_tally(r, &bad, &got);
+	}
+	sbx_cgi_tally(sbx_cgi_read_kv(&fd[2], d, "pids.events", "max", &st->pids_max_hits), &bad,
+		      &got);
+	r = sbx_cgi_read_kv(&fd[3], d, "cpu.stat", "usage_usec", &st->cpu_usec);
 	st->have_cpu = r == 0;
 	sbx_cgi_tally(r, &bad, &got);
 	return bad ? bad : got ? 0 : -ENOENT;

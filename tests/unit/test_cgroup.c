@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -425,7 +426,9 @@ static void test_stats_v2(void **state)
 	assert_int_equal(st.pids_max_hits, 3);
 	assert_int_equal(st.cpu_usec, 4242);
 
-	/* Older kernels: no memory.peak -- the rest still counts. */
+	/* Older kernels: no memory.peak -- the rest still counts.  (Files read once stay open:
+	 * start again from paths, as a cgroup of such a kernel would.) */
+	sbx_cg_stats_close(&cg);
 	unlink(P(f, "s/memory.peak"));
 	assert_int_equal(sbx_cg_stats(&cg, &st), 0);
 	assert_false(st.have_peak);
@@ -456,6 +459,65 @@ static void test_stats_v1(void **state)
 	assert_int_equal(st.memory_max_hits, 5);
 	assert_int_equal(st.pids_max_hits, 4);
 	assert_int_equal(st.cpu_usec, 5000);
+}
+
+static int open_fds(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	assert_non_null(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* The counter files stay open after the first read; each later read starts from offset 0 and
+ * sees what the file says now; nothing leaks; close gives every fd back. */
+static void test_stats_keep_their_files_open(void **state)
+{
+	struct fx *f = *state;
+	struct sbx_cg cg;
+	struct sbx_cg_stats st;
+	sbx_cg_init(&cg);
+	cg.mode = SBX_CG_V1;
+	cg.created = true;
+	snprintf(cg.v1_memory, sizeof cg.v1_memory, "%s", P(f, "km"));
+	snprintf(cg.v1_pids, sizeof cg.v1_pids, "%s", P(f, "kp"));
+	snprintf(cg.v1_cpuacct, sizeof cg.v1_cpuacct, "%s", P(f, "ka"));
+	put(cg.v1_memory, "memory.max_usage_in_bytes", "4096\n");
+	put(cg.v1_memory, "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n");
+	put(cg.v1_memory, "memory.failcnt", "0\n");
+	put(cg.v1_pids, "pids.events", "max 0\n");
+	put(cg.v1_cpuacct, "cpuacct.usage", "1000\n");
+	int before = open_fds();
+	assert_int_equal(sbx_cg_stats(&cg, &st), 0);
+	int kept = open_fds() - before;
+	assert_int_equal(kept, 5); /* memory.memsw.failcnt is absent: not kept, tried again */
+	/* rewritten in place (as the kernel regenerates them): longer, then shorter values */
+	put(cg.v1_memory, "memory.max_usage_in_bytes", "123456789\n");
+	put(cg.v1_cpuacct, "cpuacct.usage", "7000\n");
+	put(cg.v1_memory, "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n");
+	put(cg.v1_memory, "memory.memsw.failcnt", "2\n"); /* appears: now read, and kept */
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(sbx_cg_stats(&cg, &st), 0);
+		assert_int_equal(st.peak_memory_bytes, 123456789);
+		assert_int_equal(st.cpu_usec, 7);
+		assert_int_equal(st.oom_kills, 3);
+		assert_int_equal(st.memory_max_hits, 2);
+		assert_int_equal(open_fds() - before, 6);
+	}
+	put(cg.v1_memory, "memory.max_usage_in_bytes", "5\n");
+	assert_int_equal(sbx_cg_stats(&cg, &st), 0);
+	assert_int_equal(st.peak_memory_bytes, 5);
+	/* a copy for another process names no fd of ours; closing ours gives them all back */
+	struct sbx_cg copy = cg;
+	sbx_cg_forget_fds(&copy);
+	sbx_cg_stats_close(&copy);
+	assert_int_equal(open_fds() - before, 6);
+	sbx_cg_stats_close(&cg);
+	assert_int_equal(open_fds(), before);
+	sbx_cg_stats_close(&cg); /* twice: harmless */
 }
 
 /* ---- (6) names ------------------------------------------------------------------------- */
@@ -739,7 +801,7 @@ static void test_read_cap(void **state)
 	assert_int_equal(sbx_cgi_read(f->root, "big", buf, sizeof buf), -EFBIG);
 	assert_int_equal(strlen(buf), sizeof buf - 1);
 	uint64_t v;
-	assert_int_equal(sbx_cgi_read_u64(f->root, "big", &v), -EINVAL);
+	assert_int_equal(sbx_cgi_read_u64(NULL, f->root, "big", &v), -EINVAL);
 	assert_int_equal(sbx_cgi_read(f->root, "missing", buf, sizeof buf), -ENOENT);
 	assert_int_equal(sbx_cgi_read(f->root, "big", buf, 1), -EINVAL);
 }
@@ -759,6 +821,7 @@ int main(void)
 		T(test_v2_without_any_controller),
 		T(test_stats_v2),
 		T(test_stats_v1),
+		T(test_stats_keep_their_files_open),
 		T(test_make_name),
 		T(test_sweep_v2),
 		T(test_sweep_v1_counts_names),

@@ -266,13 +266,21 @@ static void test_cpu_usage(void **state)
 	struct t *t = *state;
 	struct sbx_cg_stats st;
 	make(t, NULL, 64u << 20, 8, 0.5);
+	/* read once before anything ran: the files stay open, and the second read must be the
+	 * kernel's fresh figures through those same fds, not the first read's */
+	struct sbx_cg_stats st0;
+	assert_int_equal(sbx_cg_stats(&t->cg, &st0), 0);
+	assert_true(t->cg.stat_fds_valid && t->cg.stat_fd[5] >= 0);
+	int cpu_fd = t->cg.stat_fd[5];
 	spawn(t, body_spin);
 	attach_and_start(t);
 	int ws = reap(t);
 	assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
 	assert_int_equal(sbx_cg_stats(&t->cg, &st), 0);
+	assert_int_equal(t->cg.stat_fd[5], cpu_fd);
 	assert_true(st.have_cpu);
-	assert_true(st.cpu_usec > 0);
+	assert_true(st.cpu_usec > st0.cpu_usec);
+	assert_true(st.peak_memory_bytes > st0.peak_memory_bytes);
 }
 
 static void test_kill(void **state)
