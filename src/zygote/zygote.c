@@ -16,14 +16,15 @@
  * The child borrows our memory (CLONE_VM, as vfork does) until that exec: a copy of this
  * address space -- ~600 mappings, ~90 MiB -- was the dearest part of a session's start and,
  * torn down again at init's exit, of its end (about a third of the kernel's work per session,
- * measured).  The session's fork is the one copy left.  Up to SPAWN_SLOTS children borrow it
- * at once, each with a stack and a copy of its request of its own; the kernel clears a slot's
- * futex word at its child's exec or exit.  What makes the sharing safe: the checklist
- * allocates nothing and runs with every signal blocked (our handlers are Python's), and while
- * children run we only receive requests, clone and answer -- no allocation, no Python -- so
- * the heap and the interpreter a session is forked with are at rest.  The one thing we all
- * share is errno (one thread's TLS): none of us trusts it for more than an error message.
- * Under AddressSanitizer (which cannot follow a process on a borrowed stack) the child is a
+ * measured).  The session's fork is the one copy left.  One child at a time borrows it, on a
+ * stack of its own, and we sleep -- every signal blocked -- until the kernel clears the
+ * slot's futex word at its exec or exit: the discipline of vfork, except that we answer the
+ * manager first (it may have to send the child GO).  Why one at a time and asleep: the child
+ * runs on our thread's TLS, errno included, and the checklist decides on errno (ENOENT of an
+ * optional system directory, EINTR, ...); with eight borrowers at once, a sibling's EINVAL
+ * once turned a missing /libx32 into a failed session.  The checklist allocates nothing and
+ * runs with every signal blocked (our handlers are Python's), so the heap and the interpreter
+ * a session is forked with are at rest.  Under AddressSanitizer (which cannot follow a process on a borrowed stack) the child is a
  * copy instead, as a fork.
  *
  * Messages (SOCK_SEQPACKET, fixed layouts, from the manager only): see zygote/zygote_proto.h.
@@ -72,14 +73,11 @@ static PyObject *runner; /* the corral_runner module */
 static int init_exe = -1; /* sealed memfd holding corral-init (high fd: clear of dup2 targets) */
 #define INIT_EXE_FD 100
 
-/* What one child works from while it borrows our memory: its own copy of the request, the
- * fds' numbers and the plan (the next request overwrites ours), and its own stack, on which
- * the session forked from it keeps running (its copy of it) -- as large as a main thread's.
- * A slot is free again when the kernel clears `alive` at the child's exec or exit. */
-#ifdef SPAWN_BY_COPY
-#define SPAWN_SLOTS 1 /* the child is a copy: the slot is free as soon as clone3 returns */
-#else
-#define SPAWN_SLOTS 8
+/* What the child works from while it borrows our memory: its copy of the request, the fds'
+ * numbers and the plan, and its own stack, on which the session forked from it keeps running
+ * (its copy of it) -- as large as a main thread's.  The slot is free again when the kernel
+ * clears `alive` at the child's exec or exit; spawn() waits for that before it returns. */
+#ifndef SPAWN_BY_COPY
 #define CHILD_STACK (8UL << 20)
 #endif
 struct spawn_slot {
@@ -89,7 +87,7 @@ struct spawn_slot {
 	struct sbx_plan *plan;
 	char *stack_top;
 };
-static struct spawn_slot slots[SPAWN_SLOTS];
+static struct spawn_slot the_slot;
 
 static void die(const char *what)
 {
@@ -226,28 +224,24 @@ static void make_init_exe(void)
 		die("moving corral-init's memfd");
 }
 
-static void make_slots(void)
+static void make_slot(void)
 {
-	for (int i = 0; i < SPAWN_SLOTS; i++) {
-		slots[i].plan = malloc(sizeof *slots[i].plan);
-		if (!slots[i].plan)
-			die("out of memory");
-	}
+	the_slot.plan = malloc(sizeof *the_slot.plan);
+	if (!the_slot.plan)
+		die("out of memory");
 }
 
 #ifndef SPAWN_BY_COPY
-/* After collapse_anon: the stacks stay in small pages (each session copies what it touches). */
-static void make_slot_stacks(void)
+/* After collapse_anon: the stack stays in small pages (each session copies what it touches). */
+static void make_slot_stack(void)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	for (int i = 0; i < SPAWN_SLOTS; i++) {
-		char *p = mmap(NULL, CHILD_STACK + page, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
-		if (p == MAP_FAILED || mprotect(p, page, PROT_NONE) < 0) /* guard page */
-			die("mapping the spawn stacks");
-		(void)madvise(p, CHILD_STACK + page, MADV_NOHUGEPAGE);
-		slots[i].stack_top = p + page + CHILD_STACK;
-	}
+	char *p = mmap(NULL, CHILD_STACK + page, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED || mprotect(p, page, PROT_NONE) < 0) /* guard page */
+		die("mapping the spawn stack");
+	(void)madvise(p, CHILD_STACK + page, MADV_NOHUGEPAGE);
+	the_slot.stack_top = p + page + CHILD_STACK;
 }
 #endif
 
@@ -356,20 +350,18 @@ static void reply(const struct zyg_spawned *rep, int pidfd)
 	(void)!sendmsg(CTL, &mh, MSG_NOSIGNAL);
 }
 
-/* The next slot, once its last child no longer borrows our memory (in turn: the oldest). */
-static struct spawn_slot *take_slot(void)
+/* Until the kernel clears the word at the child's exec or exit (a futex error then sets only
+ * our errno: the child no longer runs on it). */
+static void wait_until_free(struct spawn_slot *slot)
 {
-	static unsigned int next;
-	struct spawn_slot *slot = &slots[next++ % SPAWN_SLOTS];
 	while (__atomic_load_n(&slot->alive, __ATOMIC_ACQUIRE))
 		syscall(SYS_futex, &slot->alive, FUTEX_WAIT, 1, NULL, NULL, 0);
-	return slot;
 }
 
 static void spawn(const struct zyg_spawn *req, int fds[ZYG_NFDS])
 {
 	struct zyg_spawned rep = {.magic = ZYG_MAGIC, .session = req->session};
-	struct spawn_slot *slot = take_slot();
+	struct spawn_slot *slot = &the_slot; /* free: the last spawn() waited for its child */
 	struct sbx_plan *plan = slot->plan;
 	ssize_t n = pread(fds[ZYG_FD_PLAN], plan, sizeof *plan, 0);
 	if (n != (ssize_t)sizeof *plan || plan->magic != SBX_PLAN_MAGIC) {
@@ -410,12 +402,16 @@ static void spawn(const struct zyg_spawn *req, int fds[ZYG_NFDS])
 	if (pid < 0)
 		__atomic_store_n(&slot->alive, 0, __ATOMIC_SEQ_CST);
 #endif
-	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0)
 		rep.errnum = e;
 	else
 		rep.pid = (int32_t)pid;
 	reply(&rep, pidfd);
+	/* Asleep, signals still blocked, until the child no longer runs on our memory and TLS
+	 * (see the top of this file).  Nothing between its clone and here sets errno but a failed
+	 * reply, and then the manager is gone and the child with it. */
+	wait_until_free(slot);
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pidfd >= 0)
 		close(pidfd);
 }
@@ -431,7 +427,7 @@ int main(void)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	make_slots();
+	make_slot();
 	char info[1024];
 	start_python(info, sizeof info);
 	char why[64];
@@ -445,7 +441,7 @@ int main(void)
 	settle_heap(); /* last: nothing below allocates before the first fork */
 	collapse_anon();
 #ifndef SPAWN_BY_COPY
-	make_slot_stacks();
+	make_slot_stack();
 #endif
 
 	struct zyg_ready ready = {.magic = ZYG_MAGIC, .pid = getpid()};
