@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "core/cleanup.h"
+#include "core/fdpass.h"
 #include "core/log.h"
 #include "core/text.h"
 #include "engine/manager_internal.h"
@@ -34,24 +35,14 @@ static void on_ctl(struct session *s)
 	for (;;) {
 		struct sbx_msg msg;
 		memset(&msg, 0, sizeof msg);
-		struct iovec iov = {.iov_base = &msg, .iov_len = sizeof msg};
-		union {
-			char buf[CMSG_SPACE(sizeof(int))];
-			struct cmsghdr align;
-		} u;
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-				    .msg_controllen = sizeof u.buf};
-		ssize_t n = recvmsg(s->ctl, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		int fd;
+		ssize_t n = cr_recv_with_fd(s->ctl, &msg, sizeof msg, &fd);
+		if (n == 0 || (n < 0 && n != -EAGAIN && n != -EINTR)) {
 			mgr_unwatch(s->m, s->ctl); /* init is gone: its pidfd tells the rest */
 			return;
 		}
 		if (n < 0)
 			return;
-		int fd = -1;
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-				memcpy(&fd, CMSG_DATA(c), sizeof fd);
 		if (n == (ssize_t)ZYG_WARM_LEN && !memcmp(&msg, ZYG_WARM, ZYG_WARM_LEN)) {
 			/* the session's runner has warmed up and waits for START (it has closed its
 			 * copy of this socket: nothing else in the session can send this) */

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "core/cleanup.h"
+#include "core/fdpass.h"
 #include "core/log.h"
 #include "core/text.h"
 #include "engine/manager_internal.h"
@@ -328,20 +329,10 @@ void zygote_on_ctl(struct mgr *m)
 			struct zyg_spawned spawned;
 		} msg;
 		memset(&msg, 0, sizeof msg);
-		struct iovec iov = {.iov_base = &msg, .iov_len = sizeof msg};
-		union {
-			char buf[CMSG_SPACE(sizeof(int))];
-			struct cmsghdr align;
-		} u;
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-				    .msg_controllen = sizeof u.buf};
-		ssize_t n = recvmsg(m->zyg_ctl, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		int pidfd;
+		ssize_t n = cr_recv_with_fd(m->zyg_ctl, &msg, sizeof msg, &pidfd);
 		if (n <= 0)
 			return; /* EOF is handled by the zygote's pidfd */
-		int pidfd = -1;
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-				memcpy(&pidfd, CMSG_DATA(c), sizeof pidfd);
 		if (!m->zyg_ready) {
 			if (n == (ssize_t)sizeof msg.ready && msg.ready.magic == ZYG_MAGIC) {
 				m->zyg_ready = true;

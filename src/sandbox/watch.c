@@ -18,33 +18,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/fdpass.h"
 #include "sandbox/supervise.h"
-
-/* Receives one control message; an SCM_RIGHTS fd (OUTPUT_FD) is stored in *fd_out. */
-static ssize_t recv_msg(int ctl, struct sbx_msg *m, int *fd_out)
-{
-	struct iovec iov = {.iov_base = m, .iov_len = sizeof *m};
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-			    .msg_controllen = sizeof u.buf};
-	ssize_t n = recvmsg(ctl, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-	if (n <= 0)
-		return n;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-			int fd;
-			memcpy(&fd, CMSG_DATA(c), sizeof fd);
-			if (*fd_out < 0 && m->type == SBX_MSG_OUTPUT_FD)
-				*fd_out = fd;
-			else
-				close(fd);
-		}
-	}
-	return n;
-}
 
 static void drain_pipe(int *fd, bool *eof, struct cr_buf *b, bool passthrough, int dest)
 {
@@ -71,7 +46,13 @@ static void drain_ctl(struct sbx_watch *w)
 	for (;;) {
 		struct sbx_msg m;
 		memset(&m, 0, sizeof m);
-		ssize_t n = recv_msg(w->ctl, &m, &w->output_fd);
+		int fd;
+		ssize_t n = cr_recv_with_fd(w->ctl, &m, sizeof m, &fd);
+		if (fd >= 0 && w->output_fd < 0 && n == (ssize_t)sizeof m &&
+		    m.type == SBX_MSG_OUTPUT_FD)
+			w->output_fd = fd;
+		else if (fd >= 0)
+			close(fd);
 		if (n == 0) {
 			w->ctl_eof = true;
 			return;
