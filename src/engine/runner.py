@@ -106,6 +106,8 @@ def _write_frames(data):
     if main and _S.pending:
         _S.pending = False
         if _S.armed:
+            if _S.armed is _ONCE:
+                _S.armed = False
             raise KeyboardInterrupt
 
 
@@ -298,11 +300,16 @@ def _after_fork():
     sys.stdout, sys.stderr = _fd_stream(1), _fd_stream(2)
 
 
+_ONCE = "once"   # _S.armed for a command: the first SIGINT raises and disarms
+
+
 def _on_sigint(signum, frame):
     if _S.armed:
         if _S.critical:
             _S.pending = True
         else:
+            if _S.armed is _ONCE:   # a second one must not land in the runner's own handler
+                _S.armed = False
             raise KeyboardInterrupt
 
 
@@ -838,9 +845,10 @@ def _do_cmd(payload):
     _emit({"type": "process", "pid": p.pid}, internal=True)
     fds = {p.stdout.fileno(): _STDOUT, p.stderr.fileno(): _STDERR}
     interrupted, after = None, 0
-    _S.armed = True
+    _S.armed = _ONCE   # what handles the interrupt is runner code: it must not be interrupted
     try:
         if _S.pending:
+            _S.armed = False
             raise KeyboardInterrupt
         while fds:
             exited = p.poll() is not None

@@ -31,7 +31,7 @@ import traceback
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RUNNER = os.path.join(ROOT, "src", "engine", "runner.py")
 
-START, EXEC, CTX_CREATE, CTX_DELETE, PING = 0x01, 0x02, 0x03, 0x04, 0x05
+START, EXEC, CTX_CREATE, CTX_DELETE, PING, CMD = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06
 HELLO, STDOUT, STDERR, EVENT, DONE, PONG = 0x81, 0x82, 0x83, 0x84, 0x85, 0x86
 MAX_TO_RUNNER = 4 << 20
 MAX_FROM_RUNNER = 16 << 20
@@ -243,6 +243,16 @@ class Session:
         if cell is not None:
             req["cell"] = cell
         self.send(EXEC, req)
+
+    def submit_command(self, argv, env=None, cwd=None):
+        """A program run as a cell (CMD): a `process` event, its output, DONE."""
+        self._mark()
+        req = {"argv": argv}
+        if env is not None:
+            req["env"] = env
+        if cwd is not None:
+            req["cwd"] = cwd
+        self.send(CMD, req)
 
     def collect(self, timeout=30):
         """Frames of the current request up to DONE (or EOF) as a Reply; TimeoutError when

@@ -370,6 +370,36 @@ class RunnerTest(unittest.TestCase):
         self.assertEqual(r.error["name"], "KeyboardInterrupt", r.error)
         self.assertEqual(self.ok(s, "print('ok')").stdout, b"ok\n")
 
+    def interrupt_storm(self, s, seconds=0.2):
+        """SIGINTs back to back for a while, as when a client's hang-up and the cell's deadline
+        come in the same millisecond: later ones land while the first is being handled."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            s.interrupt()
+
+    def test_interrupt_storm_during_a_cell(self):
+        for _ in range(3):
+            s = self.session()
+            s.submit("import time\nprint('go', flush=True)\ntime.sleep(30)")
+            self.assertEqual(s.recv(), (rc.STDOUT, b"go\n"))
+            self.interrupt_storm(s)
+            r = s.collect(timeout=10)
+            self.assertEqual(r.status, 1, r)
+            self.assertEqual(r.error["name"], "KeyboardInterrupt", r)
+            self.assertEqual(self.ok(s, "'alive'").result["text/plain"], "'alive'")
+
+    def test_interrupt_storm_during_a_command(self):
+        for _ in range(8):   # each is one chance at the window: the old runner died in ~1 of 15
+            s = self.session()
+            s.submit_command(["/bin/sleep", "30"])
+            kind, payload = s.recv()
+            self.assertEqual((kind, json.loads(payload)["type"]), (rc.EVENT, "process"))
+            self.interrupt_storm(s)
+            r = s.collect(timeout=10)
+            self.assertEqual(r.status, 1, r)
+            self.assertEqual(r.error["name"], "KeyboardInterrupt", r)
+            self.assertEqual(self.ok(s, "'alive'").result["text/plain"], "'alive'")
+
     # ---------------------------------------------------------------- modes and contexts
     def test_stateful_keeps_state(self):
         s = self.session()
