@@ -111,6 +111,7 @@ static void begin_cell(struct client *c, struct session *s, uint32_t timeout_ms,
 	memset(&s->fin, 0, sizeof s->fin);
 	s->fin.exit_code = -1;
 	s->cell_phase = 0;
+	s->cell_sigint_us = 0;
 	s->cell_t0_us = mgr_now_us();
 	uint32_t t = timeout_ms ? timeout_ms : s->limits.cell_timeout_ms;
 	s->cell_deadline_us = s->cell_t0_us + (uint64_t)t * 1000;
@@ -235,6 +236,8 @@ void session_execute(struct client *c, struct session *s, const struct eng_req_e
 	}
 	begin_cell(c, s, req->timeout_ms, false);
 	s->fin.cell = s->cells;
+	if (req->flags & ENG_EXEC_ACK)
+		client_send(c, ENG_EV_ACCEPTED, NULL, 0); /* ahead of anything the cell sends */
 }
 
 void session_context(struct client *c, struct session *s, const char *name, bool create)
@@ -268,8 +271,10 @@ void session_resume(struct session *s)
 
 void session_interrupt(struct session *s)
 {
-	if (s->state == S_BUSY && s->cell_phase == 0)
+	if (s->state == S_BUSY && s->cell_phase == 0) {
 		session_signal(s, SIGINT);
+		s->cell_sigint_us = mgr_now_us();
+	}
 }
 
 /* Forwards what fd-level output is waiting in the pipes (before a cell's final event). */

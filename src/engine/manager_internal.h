@@ -21,6 +21,7 @@
 #define MGR_CLIENT_OUT_HIGH (4u << 20)  /* stop reading the session above this */
 #define MGR_SESSION_OUT_MAX (8u << 20)
 #define MGR_GRACE_MS 2000               /* after SIGINT, before the session is killed */
+#define MGR_SIGINT_MERGE_MS 50          /* a deadline this soon after an interrupt is that one */
 #define MGR_KEEPALIVE_MS 5000
 #define MGR_SPAWN_TIMEOUT_MS 30000
 #define MGR_REFILL_HOLD_MS 20           /* a claim delays the pool's refill by at most this */
@@ -87,6 +88,7 @@ struct session {
 	uint64_t cells;
 	uint64_t cell_t0_us, cell_deadline_us, keepalive_us;
 	int cell_phase;                /* 0 running, 1 interrupted (SIGINT sent), 2 killed */
+	uint64_t cell_sigint_us;       /* when session_interrupt last sent SIGINT (0: never) */
 	uint64_t cell_cpu0, cell_oom0, cell_pids0, cell_memhits0;
 	uint64_t cell_output;          /* stdout+stderr bytes forwarded this cell */
 	struct eng_final fin;

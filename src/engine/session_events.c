@@ -172,7 +172,12 @@ void session_on_timer(struct session *s, uint64_t now_ms)
 		chan_arm(s); /* resumes reading once a backlogged client has drained */
 		if (now_us >= s->cell_deadline_us) {
 			if (s->cell_phase == 0) {
-				session_signal(s, SIGINT); /* KeyboardInterrupt in the cell */
+				/* KeyboardInterrupt in the cell -- unless one went out just now (its
+				 * client hung up at its deadline): that one is this one, not a second.
+				 * (Only just now: an earlier one may have come before the cell began.) */
+				if (!s->cell_sigint_us ||
+				    now_us >= s->cell_sigint_us + MGR_SIGINT_MERGE_MS * 1000ULL)
+					session_signal(s, SIGINT);
 				s->cell_phase = 1;
 				s->cell_deadline_us = now_us + MGR_GRACE_MS * 1000ULL;
 			} else if (s->cell_phase == 1) {

@@ -81,6 +81,7 @@ enum eng_rsp_type {
 	ENG_EV_JSON,          /* one runner EVENT object, opaque bytes */
 	ENG_EV_FINAL,         /* struct eng_final */
 	ENG_EV_KEEPALIVE,     /* empty; at least every 5 s while a cell runs */
+	ENG_EV_ACCEPTED,      /* empty; the cell was taken (asked for with ENG_EXEC_ACK) */
 };
 
 enum eng_mode { ENG_STATEFUL = 0, ENG_STATELESS = 1 };
@@ -145,6 +146,10 @@ struct eng_req_lookup {
  * session's environment.  Its output streams like a cell's; FINAL says how it ended: status
  * OK with exit_code (or signal) set when it ran to its end. */
 #define ENG_EXEC_COMMAND 0x2
+/* Asks for ENG_EV_ACCEPTED as soon as the cell is taken, before any of its events: the
+ * first frame is then that or the refusal (busy, no session, ...), at once, so a client can
+ * turn a refusal into a status of its own without guessing how long a silent cell takes. */
+#define ENG_EXEC_ACK 0x4
 #define ENG_CMD_ARGS_MAX 4096
 #define ENG_CMD_ENV_MAX 256
 struct eng_cmd_hdr {

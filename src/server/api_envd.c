@@ -211,7 +211,6 @@ static enum MHD_Result process_start(struct srv_req *r)
 	q.code_len = payload.len;
 	q.command = true;
 	q.timeout_ms = connect_timeout_ms(r);
-	q.first_frame_wait_ms = 100;
 	struct srv_cell_stream *s = NULL;
 	rc = srv_cell_start(r, r->sb.session, &q, &PROC_CONV, p, &s, &err);
 	cr_buf_free(&payload);

@@ -74,7 +74,6 @@ static enum MHD_Result execute(struct srv_req *r)
 	x.code = q.code;
 	x.code_len = q.code_len;
 	snprintf(x.context, sizeof x.context, "%s", q.context[0] ? q.context : "default");
-	x.first_frame_wait_ms = 100;
 	struct e2b_events *ev = calloc(1, sizeof *ev);
 	struct srv_cell_stream *s = NULL;
 	rc = ev ? srv_cell_start(r, r->sb.session, &x, &EXEC_CONV, ev, &s, &err)

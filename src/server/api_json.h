@@ -56,10 +56,6 @@ struct srv_exec_req {
 	uint32_t timeout_ms;      /* 0 = the sandbox's cell timeout */
 	bool svg;
 	bool command;             /* code is a command payload (eng_cmd_encode), not Python */
-	/* srv_exec_start waits this long for the first frame (0: for it, however long): a cell
-	 * that prints nothing for seconds must not hold back the reply's status line from a
-	 * client whose timeout only starts once the status arrived (the E2B SDKs). */
-	uint32_t first_frame_wait_ms;
 };
 int srv_parse_execute(const char *body, size_t len, struct srv_exec_req *out,
 		      struct cr_err *err);

@@ -147,9 +147,9 @@ bool srv_exec_ready(const struct srv_exec *x)
 {
 	struct eng_frame_hdr h;
 	if (x->done || x->in_len - x->in_off < sizeof h)
-		return x->have_frame;
+		return false;
 	memcpy(&h, x->in + x->in_off, sizeof h);
-	return x->have_frame || x->in_len - x->in_off - sizeof h >= h.len;
+	return x->in_len - x->in_off - sizeof h >= h.len;
 }
 
 static int exec_read_frame(struct srv_exec *x, bool *clean, struct cr_err *err)
@@ -213,26 +213,21 @@ int srv_exec_start(struct srv_exec *x, uint64_t session, const struct srv_exec_r
 	memset(&req, 0, sizeof req);
 	req.session = session;
 	req.timeout_ms = q->timeout_ms;
-	req.flags = (q->svg ? ENG_EXEC_SVG : 0) | (q->command ? ENG_EXEC_COMMAND : 0);
+	req.flags = ENG_EXEC_ACK | (q->svg ? ENG_EXEC_SVG : 0) | (q->command ? ENG_EXEC_COMMAND : 0);
 	snprintf(req.context, sizeof req.context, "%s", q->context);
 	int r = eng_frame_write2(x->efd, ENG_REQ_EXECUTE, &req, sizeof req, q->code, q->code_len);
 	if (r < 0)
 		return cr_fail(err, -r, "sending the cell to the engine");
-	if (q->first_frame_wait_ms) {
-		struct pollfd p = {.fd = x->efd, .events = POLLIN};
-		int n;
-		while ((n = poll(&p, 1, (int)q->first_frame_wait_ms)) < 0 && errno == EINTR)
-			;
-		if (n == 0)
-			return 0; /* running and silent so far: the first frame is read later */
-	}
+	/* the answer comes at once, whatever the cell does: accepted, or refused */
 	bool clean = false;
 	r = exec_read_frame(x, &clean, err);
 	if (r < 0) {
 		x->done = clean;
 		return r;
 	}
-	x->have_frame = true;
+	if (x->hdr.type != ENG_EV_ACCEPTED)
+		return cr_failx(err, EPROTO, "the engine answered a cell with frame %u, not its "
+				"acceptance", x->hdr.type);
 	return 0;
 }
 
@@ -240,15 +235,12 @@ int srv_exec_next(struct srv_exec *x, struct cr_err *err)
 {
 	if (x->done)
 		return 0;
-	if (!x->have_frame) {
-		bool clean = false;
-		int r = exec_read_frame(x, &clean, err);
-		if (r < 0) {
-			x->done = false;
-			return r;
-		}
+	bool clean = false;
+	int r = exec_read_frame(x, &clean, err);
+	if (r < 0) {
+		x->done = false;
+		return r;
 	}
-	x->have_frame = false;
 	switch (x->hdr.type) {
 	case ENG_EV_FINAL:
 		if (x->hdr.len != sizeof x->fin)

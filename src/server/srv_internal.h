@@ -256,7 +256,6 @@ struct srv_exec {
 	int efd, cfd;
 	struct eng_frame_hdr hdr;
 	struct cr_buf frame;     /* payload of the current frame */
-	bool have_frame;         /* start() read the first frame already */
 	bool done;               /* FINAL seen */
 	struct eng_final fin;
 	char *in;                /* what one read() brought: often several small frames */
@@ -264,8 +263,9 @@ struct srv_exec {
 };
 /* True when a whole next frame is already buffered (reading it will not block). */
 bool srv_exec_ready(const struct srv_exec *x);
-/* Sends the cell and waits for its first frame, so that an engine error (busy, gone, ...)
- * becomes an HTTP status before any byte of the reply is sent. */
+/* Sends the cell and waits for the engine to accept it (ENG_EXEC_ACK: it answers at once,
+ * however long the cell stays silent), so that a refusal (busy, gone, ...) becomes an HTTP
+ * status before any byte of the reply is sent. */
 int srv_exec_start(struct srv_exec *x, uint64_t session, const struct srv_exec_req *q,
 		   int client_fd, struct cr_err *err);
 /* 1: an event in x->hdr / x->frame; 0: the final (x->fin); -ECONNRESET: the HTTP client hung

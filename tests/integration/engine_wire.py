@@ -27,7 +27,8 @@ REQ = {"HELLO": 1, "CREATE": 2, "EXECUTE": 3, "CTX_CREATE": 4, "CTX_DELETE": 5, 
        "DESTROY": 13, "SET_LIFETIME": 14, "LOOKUP": 15, "COLLECT": 16, "STATS": 17,
        "INTERRUPT": 18}
 RSP_OK, RSP_ERROR, RSP_CREATED, RSP_INFO, RSP_FILE_INFO, RSP_DATA, RSP_ENTRY, RSP_STATS = range(100, 108)
-EV_STDOUT, EV_STDERR, EV_JSON, EV_FINAL, EV_KEEPALIVE = range(200, 205)
+EV_STDOUT, EV_STDERR, EV_JSON, EV_FINAL, EV_KEEPALIVE, EV_ACCEPTED = range(200, 206)
+EXEC_SVG, EXEC_COMMAND, EXEC_ACK = 1, 2, 4
 FINAL_STATUS = ["ok", "error", "timeout", "memory_limit", "killed"]
 
 # struct eng_limits: u64 memory, u32 pids, cpus_milli, cell_timeout_ms, max_cells,
@@ -104,20 +105,28 @@ class Client:
         sid, mode_, pooled, py = CREATED.unpack(payload)
         return {"session": sid, "mode": mode_, "pooled": pooled, "python": _cstr(py)}
 
-    def execute(self, sid, code, context="default", timeout_ms=0, svg=False, stop_after=None):
+    def execute(self, sid, code, context="default", timeout_ms=0, svg=False, stop_after=None,
+                ack=False):
         """Returns ([(kind, value)...], final dict).  kind: stdout/stderr (bytes), event (dict),
-        keepalive.  stop_after=N closes the connection after N events (client gone)."""
-        self._send(REQ["EXECUTE"], EXECUTE.pack(sid, timeout_ms, 1 if svg else 0, context.encode())
-                   + code.encode())
+        keepalive, accepted (ack=True).  stop_after=N closes the connection after N events
+        (client gone)."""
+        self.submit(sid, code, context, timeout_ms, svg, ack)
         return self._events(stop_after)
 
-    def command(self, sid, argv, env=None, cwd="", timeout_ms=0, stop_after=None):
+    def submit(self, sid, code, context="default", timeout_ms=0, svg=False, ack=False):
+        """Sends a cell without reading anything back."""
+        flags = (EXEC_SVG if svg else 0) | (EXEC_ACK if ack else 0)
+        self._send(REQ["EXECUTE"], EXECUTE.pack(sid, timeout_ms, flags, context.encode())
+                   + code.encode())
+
+    def command(self, sid, argv, env=None, cwd="", timeout_ms=0, stop_after=None, ack=False):
         """Runs a program in the session (ENG_EXEC_COMMAND); returns what execute returns."""
         env = ["%s=%s" % kv for kv in (env or {}).items()]
         strings = [cwd] + list(argv) + env
         payload = struct.pack("<II", len(argv), len(env)) + b"".join(
             x.encode() + b"\0" for x in strings)
-        self._send(REQ["EXECUTE"], EXECUTE.pack(sid, timeout_ms, 2, b"default") + payload)
+        self._send(REQ["EXECUTE"], EXECUTE.pack(sid, timeout_ms, EXEC_COMMAND | (
+            EXEC_ACK if ack else 0), b"default") + payload)
         return self._events(stop_after)
 
     def _events(self, stop_after):
@@ -140,6 +149,8 @@ class Client:
                 events.append(("event", json.loads(payload)))
             elif typ == EV_KEEPALIVE:
                 events.append(("keepalive", None))
+            elif typ == EV_ACCEPTED:
+                events.append(("accepted", None))
             else:
                 raise AssertionError("unexpected frame %d" % typ)
             if stop_after is not None and len(events) >= stop_after:

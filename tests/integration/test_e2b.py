@@ -55,13 +55,18 @@ def scenario(name, key=KEY, timeout=240):
                        env=env, capture_output=True, timeout=timeout)
     lines = p.stdout.decode("utf-8", "replace").strip().splitlines()
     if p.returncode != 0 or not lines:
-        raise AssertionError("node exited %d:\n%s\n%s" % (p.returncode, p.stdout.decode()[-2000:],
-                                                          p.stderr.decode()[-3000:]))
+        raise AssertionError("node exited %d:\n%s\n%s\nserver log:\n%s" % (
+            p.returncode, p.stdout.decode()[-2000:], p.stderr.decode()[-3000:], server_log()))
     out = json.loads(lines[-1])
     if "__threw" in out:
-        raise AssertionError("the scenario threw: %s\nso far: %s" % (
-            json.dumps(out["__threw"], indent=1), json.dumps(out, indent=1)[:4000]))
+        raise AssertionError("the scenario threw: %s\nserver log:\n%s\nso far: %s" % (
+            json.dumps(out["__threw"]), server_log(), json.dumps(out, indent=1)[:4000]))
     return out
+
+
+def server_log(lines=12):
+    """The server's last log lines, for a failure's message: what it answered, and why."""
+    return "\n".join(SRV.log_text().splitlines()[-lines:])
 
 
 class SDK(unittest.TestCase):

@@ -5,6 +5,7 @@ memory limit; files (round trip and traversal); isolation between sessions of on
 the whole abuse suite of `corral run`, parameterised to run against sessions.
 """
 import base64
+import errno
 import hashlib
 import json
 import os
@@ -15,6 +16,7 @@ import time
 import unittest
 
 import test_abuse
+import engine_wire as wire
 from engine_wire import EngineError, EngineProcess
 from harness import ASAN, PROBES, TempDir
 
@@ -273,6 +275,39 @@ class Semantics(unittest.TestCase):
             self.assertIn("running a cell", cm.exception.message)
             t.join()
             other.close()
+        finally:
+            s.close()
+
+    def test_acceptance_comes_first_and_a_refusal_replaces_it(self):
+        """ENG_EXEC_ACK: the answer to a cell is immediate whatever the cell does -- the server
+        turns a refusal into an HTTP status and must not guess how long a silent cell takes."""
+        s = Session()
+        try:
+            c = ENGINE.client()
+            c.sock.settimeout(30)
+            c.submit(s.sid, "import time\ntime.sleep(0.5)\nprint('go', flush=True)\n"
+                     "time.sleep(60)", ack=True)
+            self.assertEqual(c.recv(), (wire.EV_ACCEPTED, b""))   # before the cell says a thing
+            self.assertEqual(c.recv(), (wire.EV_STDOUT, b"go\n"))
+            other = ENGINE.client()
+            other.sock.settimeout(30)
+            other.submit(s.sid, "1", ack=True)
+            with self.assertRaises(EngineError) as cm:   # the refusal is the first frame
+                other.recv()
+            self.assertEqual(cm.exception.errnum, errno.EBUSY)
+            other.close()
+            c.close()                                    # gone: the cell is interrupted
+            t0 = time.time()
+            while True:
+                try:
+                    ev, f = s.c.command(s.sid, ["/bin/echo", "hi"], ack=True)
+                    break
+                except EngineError as e:
+                    self.assertLess(time.time() - t0, 10, e)
+                    time.sleep(0.05)
+            self.assertEqual([k for k, _ in ev], ["accepted", "event", "stdout"])
+            self.assertEqual(ev[1][1]["type"], "process")
+            self.assertEqual((f["status"], f["exit_code"]), ("ok", 0))
         finally:
             s.close()
 
