@@ -22,6 +22,7 @@
 #define MGR_SESSION_OUT_MAX (8u << 20)
 #define MGR_GRACE_MS 2000               /* after SIGINT, before the session is killed */
 #define MGR_SIGINT_MERGE_MS 50          /* a deadline this soon after an interrupt is that one */
+#define MGR_REINTERRUPT_MS 200          /* an abandoned cell is interrupted again this often */
 #define MGR_KEEPALIVE_MS 5000
 #define MGR_SPAWN_TIMEOUT_MS 30000
 #define MGR_REFILL_HOLD_MS 20           /* a claim delays the pool's refill by at most this */
@@ -89,6 +90,7 @@ struct session {
 	uint64_t cell_t0_us, cell_deadline_us, keepalive_us;
 	int cell_phase;                /* 0 running, 1 interrupted (SIGINT sent), 2 killed */
 	uint64_t cell_sigint_us;       /* when session_interrupt last sent SIGINT (0: never) */
+	bool cell_abandoned;           /* its client went away: interrupted until it ends */
 	uint64_t cell_cpu0, cell_oom0, cell_pids0, cell_memhits0;
 	uint64_t cell_output;          /* stdout+stderr bytes forwarded this cell */
 	struct eng_final fin;
@@ -195,6 +197,7 @@ void session_execute(struct client *c, struct session *s, const struct eng_req_e
 		     const char *code, size_t code_len);
 void session_context(struct client *c, struct session *s, const char *name, bool create);
 void session_interrupt(struct session *s);
+void session_abandon(struct session *s);
 void session_resume(struct session *s); /* the cell's client drained its backlog */
 
 /* session_events.c: a session's fds and timers */

@@ -407,7 +407,7 @@ void session_client_gone(struct client *c)
 	for (struct session *s = m->sessions; s; s = s->next) {
 		if (s->cell_client == c) {
 			s->cell_client = NULL;
-			session_interrupt(s); /* nobody listens: stop the cell */
+			session_abandon(s); /* nobody listens: stop the cell */
 		}
 		if (s->waiter == c) {
 			s->waiter = NULL;

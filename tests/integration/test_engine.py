@@ -311,6 +311,32 @@ class Semantics(unittest.TestCase):
         finally:
             s.close()
 
+    def test_client_gone_at_once_still_interrupts_the_cell(self):
+        """A client that hangs up the moment its cell is accepted: the first SIGINT may reach
+        the runner before it has begun the cell (and be ignored, as between cells); the
+        manager interrupts an abandoned cell again until it ends."""
+        s = Session(cell_timeout_ms=120000)
+        try:
+            for _ in range(5):
+                c = ENGINE.client()
+                c.sock.settimeout(30)
+                c.submit(s.sid, "import time\ntime.sleep(60)", ack=True)
+                self.assertEqual(c.recv(), (wire.EV_ACCEPTED, b""))
+                c.close()
+                t0 = time.time()
+                while True:
+                    try:
+                        ev, f = s.run("print('next')")
+                        break
+                    except EngineError as e:
+                        self.assertEqual(e.errnum, errno.EBUSY, e)
+                        self.assertLess(time.time() - t0, 10, "the abandoned cell still runs")
+                        time.sleep(0.05)
+                self.assertEqual(stdout_of(ev), "next\n")
+                self.assertEqual(f["status"], "ok")
+        finally:
+            s.close()
+
     def test_client_gone_interrupts_the_cell(self):
         s = Session()
         try:
