@@ -112,6 +112,10 @@ static void on_exit_of_init(struct session *s)
 	close(s->pidfd);
 	s->pidfd = -1;
 	s->pid = 0;
+	/* What init said before it went may still wait in its socket -- a setup step's error
+	 * says more than "ended" -- when both came in one batch of events, the exit first. */
+	if (s->state != S_DEAD && s->ctl >= 0)
+		on_ctl(s);
 	/* The session's process tree is gone; session_fail settles a running cell's verdict. */
 	if (s->state != S_DEAD)
 		session_fail(s, s->error[0] ? s->error : "the session's processes ended");
