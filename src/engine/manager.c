@@ -91,15 +91,23 @@ int eng_listen_unix(const char *path, struct cr_err *err)
 		if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 			return cr_fail(err, errno, "mkdir %s", dir);
 	}
+	/* Bound and listening under a name of its own, then renamed into place: the path
+	 * appears (or replaces an old daemon's) only once a connect() to it can succeed. */
+	char tmp[sizeof sa.sun_path];
+	bool staged = snprintf(tmp, sizeof tmp, "%s.%d", path, (int)getpid()) < (int)sizeof tmp;
+	if (staged)
+		snprintf(sa.sun_path, sizeof sa.sun_path, "%s", tmp);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return cr_fail(err, errno, "socket");
-	unlink(path);
+	unlink(sa.sun_path);
 	mode_t old = umask(0177);
 	int r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
 	umask(old);
-	if (r < 0 || listen(fd, 128) < 0) {
+	if (r < 0 || listen(fd, 128) < 0 || (staged && rename(tmp, path) < 0)) {
 		int e = errno;
+		if (r == 0 && staged)
+			unlink(tmp);
 		close(fd);
 		return cr_fail(err, e, "listen on %s", path);
 	}

@@ -252,7 +252,7 @@ class EngineProcess:
         while not os.path.exists(self.path):
             if self.proc.poll() is not None or time.time() > deadline:
                 raise RuntimeError("engine did not start: " + self.logtext())
-            time.sleep(0.02)
+            time.sleep(0.002)
 
     def logtext(self):
         self.log.flush()

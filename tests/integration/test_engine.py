@@ -311,6 +311,16 @@ class Semantics(unittest.TestCase):
         finally:
             s.close()
 
+    def test_the_socket_appears_only_once_it_listens(self):
+        """A client that connects the moment the socket's path exists is never refused (the
+        engine listens under a name of its own, then renames it into place)."""
+        for _ in range(5):
+            eng = EngineProcess(pool=0)   # returns as soon as the path exists
+            try:
+                eng.client().close()
+            finally:
+                eng.stop()
+
     def test_client_gone_at_once_still_interrupts_the_cell(self):
         """A client that hangs up the moment its cell is accepted: the first SIGINT may reach
         the runner before it has begun the cell (and be ignored, as between cells); the
