@@ -112,7 +112,6 @@ static void begin_cell(struct client *c, struct session *s, uint32_t timeout_ms,
 	s->fin.exit_code = -1;
 	s->cell_phase = 0;
 	s->cell_sigint_us = 0;
-	s->cell_abandoned = false;
 	s->cell_t0_us = mgr_now_us();
 	uint32_t t = timeout_ms ? timeout_ms : s->limits.cell_timeout_ms;
 	s->cell_deadline_us = s->cell_t0_us + (uint64_t)t * 1000;
@@ -276,17 +275,6 @@ void session_interrupt(struct session *s)
 		session_signal(s, SIGINT);
 		s->cell_sigint_us = mgr_now_us();
 	}
-}
-
-/* Its client is gone: nobody wants what the cell still does.  SIGINT now and again every
- * MGR_REINTERRUPT_MS until it ends (session_on_timer): one that reached the runner before it
- * had begun the cell was ignored, as SIGINTs between cells are. */
-void session_abandon(struct session *s)
-{
-	if (s->state != S_BUSY)
-		return;
-	s->cell_abandoned = true;
-	session_interrupt(s);
 }
 
 /* Forwards what fd-level output is waiting in the pipes (before a cell's final event). */

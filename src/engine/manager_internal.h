@@ -90,7 +90,6 @@ struct session {
 	uint64_t cell_t0_us, cell_deadline_us, keepalive_us;
 	int cell_phase;                /* 0 running, 1 interrupted (SIGINT sent), 2 killed */
 	uint64_t cell_sigint_us;       /* when session_interrupt last sent SIGINT (0: never) */
-	bool cell_abandoned;           /* its client went away: interrupted until it ends */
 	uint64_t cell_cpu0, cell_oom0, cell_pids0, cell_memhits0;
 	uint64_t cell_output;          /* stdout+stderr bytes forwarded this cell */
 	struct eng_final fin;
@@ -197,7 +196,11 @@ void session_execute(struct client *c, struct session *s, const struct eng_req_e
 		     const char *code, size_t code_len);
 void session_context(struct client *c, struct session *s, const char *name, bool create);
 void session_interrupt(struct session *s);
-void session_abandon(struct session *s);
+/* Busy with no one to answer: its client went away (interrupted again until it ends). */
+static inline bool session_abandoned(const struct session *s)
+{
+	return s->state == S_BUSY && !s->cell_client;
+}
 void session_resume(struct session *s); /* the cell's client drained its backlog */
 
 /* session_events.c: a session's fds and timers */

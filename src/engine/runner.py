@@ -106,9 +106,7 @@ def _write_frames(data):
     if main and _S.pending:
         _S.pending = False
         if _S.armed:
-            if _S.armed is _ONCE:
-                _S.armed = False
-            raise KeyboardInterrupt
+            _interrupt()
 
 
 def _write_all(fd, data):
@@ -303,14 +301,20 @@ def _after_fork():
 _ONCE = "once"   # _S.armed for a command: the first SIGINT raises and disarms
 
 
+def _interrupt():
+    """Raises the interrupt an armed request gets; a command's disarms first: a second one
+    must not land in the runner's own handler of the first."""
+    if _S.armed is _ONCE:
+        _S.armed = False
+    raise KeyboardInterrupt
+
+
 def _on_sigint(signum, frame):
     if _S.armed:
         if _S.critical:
             _S.pending = True
         else:
-            if _S.armed is _ONCE:   # a second one must not land in the runner's own handler
-                _S.armed = False
-            raise KeyboardInterrupt
+            _interrupt()
 
 
 # ---------------------------------------------------------------------------------- display
@@ -848,8 +852,7 @@ def _do_cmd(payload):
     _S.armed = _ONCE   # what handles the interrupt is runner code: it must not be interrupted
     try:
         if _S.pending:
-            _S.armed = False
-            raise KeyboardInterrupt
+            _interrupt()
         while fds:
             exited = p.poll() is not None
             ready = select.select(list(fds), [], [], 0 if exited else 0.25)[0]

@@ -406,8 +406,11 @@ void session_client_gone(struct client *c)
 	struct mgr *m = c->m;
 	for (struct session *s = m->sessions; s; s = s->next) {
 		if (s->cell_client == c) {
+			/* nobody listens: stop the cell -- now, and again every MGR_REINTERRUPT_MS
+			 * until it ends (session_on_timer): a SIGINT that reached the runner before it
+			 * had begun the cell was ignored, as SIGINTs between cells are */
 			s->cell_client = NULL;
-			session_abandon(s); /* nobody listens: stop the cell */
+			session_interrupt(s);
 		}
 		if (s->waiter == c) {
 			s->waiter = NULL;

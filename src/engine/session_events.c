@@ -174,7 +174,7 @@ void session_on_timer(struct session *s, uint64_t now_ms)
 	uint64_t now_us = now_ms * 1000;
 	if (s->state == S_BUSY) {
 		chan_arm(s); /* resumes reading once a backlogged client has drained */
-		if (s->cell_abandoned && s->cell_phase == 0 &&
+		if (session_abandoned(s) && s->cell_phase == 0 &&
 		    now_us >= s->cell_sigint_us + MGR_REINTERRUPT_MS * 1000ULL)
 			session_interrupt(s);
 		if (now_us >= s->cell_deadline_us) {
@@ -220,7 +220,7 @@ uint64_t session_next_deadline_ms(const struct mgr *m)
 			if (s->keepalive_us / 1000 < d)
 				d = s->keepalive_us / 1000;
 			uint64_t again = (s->cell_sigint_us / 1000) + MGR_REINTERRUPT_MS;
-			if (s->cell_abandoned && s->cell_phase == 0 && again < d)
+			if (session_abandoned(s) && s->cell_phase == 0 && again < d)
 				d = again;
 		}
 		if (d < next)

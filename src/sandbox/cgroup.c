@@ -242,7 +242,7 @@ void sbx_cg_init(struct sbx_cg *cg)
 {
 	memset(cg, 0, sizeof *cg);
 	cg->mode = SBX_CG_NONE;
-	cg->v2_dir_fd = -1;
+	sbx_cg_forget_fds(cg);
 }
 
 static bool name_ok(const char *name)
@@ -311,11 +311,6 @@ int sbx_cg_stats(struct sbx_cg *cg, struct sbx_cg_stats *st)
 	memset(st, 0, sizeof *st);
 	if (!cg || !cg->created)
 		return -ENOTSUP;
-	if (!cg->stat_fds_valid) {
-		for (int i = 0; i < SBX_CG_NSTAT; i++)
-			cg->stat_fd[i] = -1;
-		cg->stat_fds_valid = true;
-	}
 	return cg->mode == SBX_CG_V2 ? sbx_cg_v2_stats(cg, st) : sbx_cg_v1_stats(cg, st);
 }
 
@@ -328,18 +323,20 @@ int sbx_cg_kill(const struct sbx_cg *cg)
 
 void sbx_cg_stats_close(struct sbx_cg *cg)
 {
-	if (!cg || !cg->stat_fds_valid)
+	if (!cg)
 		return;
-	for (int i = 0; i < SBX_CG_NSTAT; i++)
+	for (int i = 0; i < SBX_CG_NSTAT; i++) {
 		if (cg->stat_fd[i] >= 0)
 			close(cg->stat_fd[i]);
-	cg->stat_fds_valid = false;
+		cg->stat_fd[i] = -1;
+	}
 }
 
 void sbx_cg_forget_fds(struct sbx_cg *cg)
 {
 	cg->v2_dir_fd = -1;
-	cg->stat_fds_valid = false;
+	for (int i = 0; i < SBX_CG_NSTAT; i++)
+		cg->stat_fd[i] = -1;
 }
 
 void sbx_cg_destroy(struct sbx_cg *cg)

@@ -63,8 +63,7 @@ struct sbx_cg {
 	bool created;
 	/* The counter files sbx_cg_stats reads, kept open once read (an engine session reads them
 	 * at every cell's start and end: opening them by path was ~40 % of the manager's CPU).
-	 * Valid only while stat_fds_valid; closed by sbx_cg_destroy / sbx_cg_stats_close. */
-	bool stat_fds_valid;
+	 * -1 until read (sbx_cg_init); closed by sbx_cg_destroy / sbx_cg_stats_close. */
 	int stat_fd[SBX_CG_NSTAT];
 };
 
