@@ -59,6 +59,19 @@ class Session:
     def run(self, code, **kw):
         return self.c.execute(self.sid, code, **kw)
 
+    def when_free(self, request, within):
+        """request() once the session is free: retried while it answers EBUSY (an interrupted
+        cell still ending), for at most `within` seconds."""
+        t0 = time.time()
+        while True:
+            try:
+                return request()
+            except EngineError as e:
+                if e.errnum != errno.EBUSY or time.time() - t0 >= within:
+                    raise AssertionError("the session is not free after %.1f s: %s"
+                                         % (time.time() - t0, e))
+                time.sleep(0.05)
+
     def close(self):
         try:
             self.c.destroy(self.sid)
@@ -297,14 +310,7 @@ class Semantics(unittest.TestCase):
             self.assertEqual(cm.exception.errnum, errno.EBUSY)
             other.close()
             c.close()                                    # gone: the cell is interrupted
-            t0 = time.time()
-            while True:
-                try:
-                    ev, f = s.c.command(s.sid, ["/bin/echo", "hi"], ack=True)
-                    break
-                except EngineError as e:
-                    self.assertLess(time.time() - t0, 10, e)
-                    time.sleep(0.05)
+            ev, f = s.when_free(lambda: s.c.command(s.sid, ["/bin/echo", "hi"], ack=True), 10)
             self.assertEqual([k for k, _ in ev], ["accepted", "event", "stdout"])
             self.assertEqual(ev[1][1]["type"], "process")
             self.assertEqual((f["status"], f["exit_code"]), ("ok", 0))
@@ -333,15 +339,7 @@ class Semantics(unittest.TestCase):
                 c.submit(s.sid, "import time\ntime.sleep(60)", ack=True)
                 self.assertEqual(c.recv(), (wire.EV_ACCEPTED, b""))
                 c.close()
-                t0 = time.time()
-                while True:
-                    try:
-                        ev, f = s.run("print('next')")
-                        break
-                    except EngineError as e:
-                        self.assertEqual(e.errnum, errno.EBUSY, e)
-                        self.assertLess(time.time() - t0, 10, "the abandoned cell still runs")
-                        time.sleep(0.05)
+                ev, f = s.when_free(lambda: s.run("print('next')"), 10)   # not its 60 s
                 self.assertEqual(stdout_of(ev), "next\n")
                 self.assertEqual(f["status"], "ok")
         finally:
@@ -354,14 +352,7 @@ class Semantics(unittest.TestCase):
             ev, f = c2.execute(s.sid, "print('start', flush=True)\nimport time\ntime.sleep(60)",
                                stop_after=1)
             self.assertIsNone(f)
-            t0 = time.time()
-            while True:
-                try:
-                    ev, f = s.run("print('next')")
-                    break
-                except EngineError as e:
-                    self.assertLess(time.time() - t0, 5, e)
-                    time.sleep(0.05)
+            ev, f = s.when_free(lambda: s.run("print('next')"), 5)
             self.assertEqual(stdout_of(ev), "next\n")
         finally:
             s.close()

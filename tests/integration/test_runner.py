@@ -377,28 +377,31 @@ class RunnerTest(unittest.TestCase):
         while time.monotonic() < end:
             s.interrupt()
 
-    def test_interrupt_storm_during_a_cell(self):
-        for _ in range(3):
+    def survives_storms(self, start, rounds):
+        """start(session) begins a request and returns once it runs; a storm then ends it with
+        KeyboardInterrupt, and the session answers the next cell."""
+        for _ in range(rounds):
             s = self.session()
-            s.submit("import time\nprint('go', flush=True)\ntime.sleep(30)")
-            self.assertEqual(s.recv(), (rc.STDOUT, b"go\n"))
+            start(s)
             self.interrupt_storm(s)
             r = s.collect(timeout=10)
             self.assertEqual(r.status, 1, r)
             self.assertEqual(r.error["name"], "KeyboardInterrupt", r)
             self.assertEqual(self.ok(s, "'alive'").result["text/plain"], "'alive'")
 
+    def test_interrupt_storm_during_a_cell(self):
+        def start(s):
+            s.submit("import time\nprint('go', flush=True)\ntime.sleep(30)")
+            self.assertEqual(s.recv(), (rc.STDOUT, b"go\n"))
+        self.survives_storms(start, 3)
+
     def test_interrupt_storm_during_a_command(self):
-        for _ in range(8):   # each is one chance at the window: the old runner died in ~1 of 15
-            s = self.session()
+        def start(s):
             s.submit_command(["/bin/sleep", "30"])
             kind, payload = s.recv()
             self.assertEqual((kind, json.loads(payload)["type"]), (rc.EVENT, "process"))
-            self.interrupt_storm(s)
-            r = s.collect(timeout=10)
-            self.assertEqual(r.status, 1, r)
-            self.assertEqual(r.error["name"], "KeyboardInterrupt", r)
-            self.assertEqual(self.ok(s, "'alive'").result["text/plain"], "'alive'")
+        # each round is one chance at the window: the old runner died in ~1 of 15
+        self.survives_storms(start, 8)
 
     # ---------------------------------------------------------------- modes and contexts
     def test_stateful_keeps_state(self):

@@ -435,23 +435,41 @@ static void test_stats_v2(void **state)
 	assert_int_equal(st.cpu_usec, 4242);
 }
 
+/* A created v1 cgroup under f's tree (memory, pids and cpuacct dirs named <tag>m, <tag>p,
+ * <tag>a) whose counter files say what the arguments say; memory.memsw.failcnt is absent. */
+static void fake_v1_counters(struct fx *f, const char *tag, struct sbx_cg *cg, const char *peak,
+			     int oom_kills, const char *failcnt, const char *pids_max,
+			     const char *cpu_ns)
+{
+	char d[16], text[96];
+	sbx_cg_init(cg);
+	cg->mode = SBX_CG_V1;
+	cg->created = true;
+	snprintf(d, sizeof d, "%sm", tag);
+	snprintf(cg->v1_memory, sizeof cg->v1_memory, "%s", P(f, d));
+	snprintf(d, sizeof d, "%sp", tag);
+	snprintf(cg->v1_pids, sizeof cg->v1_pids, "%s", P(f, d));
+	snprintf(d, sizeof d, "%sa", tag);
+	snprintf(cg->v1_cpuacct, sizeof cg->v1_cpuacct, "%s", P(f, d));
+	snprintf(text, sizeof text, "%s\n", peak);
+	put(cg->v1_memory, "memory.max_usage_in_bytes", text);
+	/* "oom_kill_disable" must not be mistaken for "oom_kill" */
+	snprintf(text, sizeof text, "oom_kill_disable 0\nunder_oom 0\noom_kill %d\n", oom_kills);
+	put(cg->v1_memory, "memory.oom_control", text);
+	snprintf(text, sizeof text, "%s\n", failcnt);
+	put(cg->v1_memory, "memory.failcnt", text);
+	snprintf(text, sizeof text, "max %s\n", pids_max);
+	put(cg->v1_pids, "pids.events", text);
+	snprintf(text, sizeof text, "%s\n", cpu_ns);
+	put(cg->v1_cpuacct, "cpuacct.usage", text);
+}
+
 static void test_stats_v1(void **state)
 {
 	struct fx *f = *state;
 	struct sbx_cg cg;
 	struct sbx_cg_stats st;
-	sbx_cg_init(&cg);
-	cg.mode = SBX_CG_V1;
-	cg.created = true;
-	snprintf(cg.v1_memory, sizeof cg.v1_memory, "%s", P(f, "m"));
-	snprintf(cg.v1_pids, sizeof cg.v1_pids, "%s", P(f, "p"));
-	snprintf(cg.v1_cpuacct, sizeof cg.v1_cpuacct, "%s", P(f, "a"));
-	put(cg.v1_memory, "memory.max_usage_in_bytes", "999424\n");
-	/* "oom_kill_disable" must not be mistaken for "oom_kill" */
-	put(cg.v1_memory, "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n");
-	put(cg.v1_memory, "memory.failcnt", "5\n");
-	put(cg.v1_pids, "pids.events", "max 4\n");
-	put(cg.v1_cpuacct, "cpuacct.usage", "5000000\n");
+	fake_v1_counters(f, "", &cg, "999424", 2, "5", "4", "5000000");
 	assert_int_equal(sbx_cg_stats(&cg, &st), 0);
 	assert_true(st.have_peak && st.have_cpu);
 	assert_int_equal(st.peak_memory_bytes, 999424);
@@ -479,17 +497,7 @@ static void test_stats_keep_their_files_open(void **state)
 	struct fx *f = *state;
 	struct sbx_cg cg;
 	struct sbx_cg_stats st;
-	sbx_cg_init(&cg);
-	cg.mode = SBX_CG_V1;
-	cg.created = true;
-	snprintf(cg.v1_memory, sizeof cg.v1_memory, "%s", P(f, "km"));
-	snprintf(cg.v1_pids, sizeof cg.v1_pids, "%s", P(f, "kp"));
-	snprintf(cg.v1_cpuacct, sizeof cg.v1_cpuacct, "%s", P(f, "ka"));
-	put(cg.v1_memory, "memory.max_usage_in_bytes", "4096\n");
-	put(cg.v1_memory, "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n");
-	put(cg.v1_memory, "memory.failcnt", "0\n");
-	put(cg.v1_pids, "pids.events", "max 0\n");
-	put(cg.v1_cpuacct, "cpuacct.usage", "1000\n");
+	fake_v1_counters(f, "k", &cg, "4096", 0, "0", "0", "1000");
 	int before = open_fds();
 	assert_int_equal(sbx_cg_stats(&cg, &st), 0);
 	int kept = open_fds() - before;
