@@ -43,8 +43,11 @@ endif
 CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) -fPIC -Isrc -MMD -MP $(BLOB_DEFS) $(CFLAGS)
 LIGHT_CFLAGS := $(shell pkg-config --cflags $(PKGS_LIGHT) 2>/dev/null)
 LIGHT_LIBS   := $(shell pkg-config --libs $(PKGS_LIGHT) 2>/dev/null) -lm
+# corral itself: libseccomp linked in (only `corral doctor` calls it) and no libm: two shared
+# objects less to load at every `corral run` (corral-ext.so brings its own libm)
+BIN_LIBS     := -Wl,-Bstatic -lseccomp -Wl,-Bdynamic $(filter-out -lseccomp -lm,$(LIGHT_LIBS))
 EXT_CFLAGS   := $(shell pkg-config --cflags $(PKGS_EXT) 2>/dev/null)
-EXT_LIBS     := $(shell pkg-config --libs $(PKGS_EXT) 2>/dev/null) -lcmark-gfm-extensions
+EXT_LIBS     := $(shell pkg-config --libs $(PKGS_EXT) 2>/dev/null) -lcmark-gfm-extensions -lm
 PY_CFLAGS    := $(shell pkg-config --cflags $(PY_EMBED) 2>/dev/null)
 PY_LIBS      := $(shell pkg-config --libs $(PY_EMBED) 2>/dev/null)
 
@@ -56,7 +59,10 @@ EXT_SRCS   := $(foreach d,$(EXT_DIRS),$(wildcard src/$(d)/*.c)) $(wildcard src/c
 CLI_SRCS   := $(wildcard src/cli/*.c)
 ZYG_SRCS   := $(wildcard src/zygote/*.c)
 
-LIGHT_OBJS := $(LIGHT_SRCS:%.c=$(BUILD)/obj/%.o)
+# The seccomp program, compiled from the policy table at build time (tools/seccomp_gen.c)
+SECCOMP_GEN  := $(BUILD)/tools/seccomp_gen
+SECCOMP_PROG := $(BUILD)/gen/seccomp_program.c
+LIGHT_OBJS := $(LIGHT_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/seccomp_program.o
 EXT_OBJS   := $(EXT_SRCS:%.c=$(BUILD)/obj/%.o)
 CLI_OBJS   := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 ZYG_OBJS   := $(ZYG_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -94,6 +100,19 @@ $(BUILD)/obj/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LIGHT_CFLAGS) $(EXT_CFLAGS) -Itests -c $< -o $@
 
+$(SECCOMP_GEN): tools/seccomp_gen.c $(BUILD)/obj/src/sandbox/seccomp_compile.o \
+		$(BUILD)/obj/src/sandbox/seccomp_policy.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LIGHT_CFLAGS) $(LDOPT) -o $@ $^ $(LIGHT_LIBS)
+
+$(SECCOMP_PROG): $(SECCOMP_GEN)
+	@mkdir -p $(dir $@)
+	$(SECCOMP_GEN) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/gen/seccomp_program.o: $(SECCOMP_PROG)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
 $(LIB_LIGHT): $(LIGHT_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
@@ -104,7 +123,7 @@ $(LIB_EXT): $(EXT_OBJS)
 
 $(BIN): $(CLI_OBJS) $(LIB_LIGHT)
 	$(CC) $(LDOPT) -rdynamic -o $@ $(CLI_OBJS) -Wl,--whole-archive $(LIB_LIGHT) \
-		-Wl,--no-whole-archive $(LIGHT_LIBS) -ldl
+		-Wl,--no-whole-archive $(BIN_LIBS) -ldl
 
 # The extension resolves core/sandbox/engine symbols from the corral binary (-rdynamic), so
 # there is one copy of that code and of its globals at run time.

@@ -3,7 +3,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +35,12 @@ static int parse_decimal(const char **s, long double *out)
 	*s = p;
 	*out = v;
 	return 0;
+}
+
+/* x >= 0 and below 2^64, rounded half up (without libm: corral run loads one library less) */
+static uint64_t round_up_half(long double x)
+{
+	return (uint64_t)(x + 0.5L);
 }
 
 int cr_parse_size(const char *s, uint64_t *out, struct cr_err *err)
@@ -73,7 +78,7 @@ int cr_parse_size(const char *s, uint64_t *out, struct cr_err *err)
 		return cr_failx(err, EINVAL, "invalid size '%s': fractional bytes", s);
 	if (bytes >= 18446744073709551615.0L)
 		return cr_failx(err, ERANGE, "size '%s' is too large", s);
-	*out = (uint64_t)llroundl(bytes);
+	*out = round_up_half(bytes);
 	return 0;
 }
 
@@ -99,7 +104,7 @@ int cr_parse_duration(const char *s, uint64_t *out_ms, struct cr_err *err)
 	long double ms = v * mult;
 	if (ms >= 9.2e18L)
 		return cr_failx(err, ERANGE, "duration '%s' is too large", s);
-	*out_ms = (uint64_t)llroundl(ms);
+	*out_ms = round_up_half(ms);
 	return 0;
 }
 

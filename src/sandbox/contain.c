@@ -173,17 +173,16 @@ void sbx_contain(const struct sbx_plan *p, int ctl)
 		sbx_child_fail(ctl, "seccomp", -r, why);
 }
 
-/* GO for sbx_contain_early: the header, the seccomp program in the same datagram, and an fd
- * of the network namespace made for us (SCM_RIGHTS). */
+/* GO for sbx_contain_early: the header and an fd of the network namespace made for us
+ * (SCM_RIGHTS). */
 static void recv_go(int ctl, struct sbx_go *go)
 {
-	struct iovec iov[2] = {{.iov_base = &go->msg, .iov_len = sizeof go->msg},
-			       {.iov_base = go->prog, .iov_len = sizeof go->prog}};
+	struct iovec iov = {.iov_base = &go->msg, .iov_len = sizeof go->msg};
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} u;
-	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2, .msg_control = u.buf,
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
 			    .msg_controllen = sizeof u.buf};
 	ssize_t n;
 	do {
@@ -191,7 +190,6 @@ static void recv_go(int ctl, struct sbx_go *go)
 	} while (n < 0 && errno == EINTR);
 	if (n < (ssize_t)sizeof go->msg || go->msg.type != SBX_MSG_GO)
 		_exit(125); /* the supervisor is gone or refused: nothing to report to */
-	go->prog_bytes = (size_t)n - sizeof go->msg;
 	go->net_fd = -1;
 	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
@@ -213,7 +211,7 @@ void sbx_contain_early(const struct sbx_plan *p, int ctl, struct sbx_go *go)
 	if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS) < 0)
 		sbx_child_fail(ctl, "namespaces", errno, "unshare");
 	steps_root_to_priority(p, ctl);
-	/* 2. GO: the filter is compiled, the network namespace made */
+	/* 2. GO: the network namespace is made */
 	recv_go(ctl, go);
 }
 
@@ -227,7 +225,7 @@ void sbx_contain_late(const struct sbx_plan *p, int ctl, const struct sbx_go *go
 	step_drop_privileges(p, ctl);
 	/* 10. seccomp, last: it also forbids mount, unshare and friends used above */
 	char why[64] = "";
-	int r = sbx_seccomp_load_program(go->prog, go->prog_bytes, why, sizeof why);
+	int r = sbx_seccomp_load(why, sizeof why);
 	if (r < 0)
 		sbx_child_fail(ctl, "seccomp", -r, why);
 }

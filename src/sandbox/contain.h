@@ -100,21 +100,19 @@ struct sbx_msg {
 
 /* Runs the containment checklist in the calling process, which must be PID 1 of fresh
  * namespaces.  Does not return on failure: sends SETUP_ERROR on ctl and _exit(125).
- * Allocation-free except inside libseccomp (last step). */
+ * Allocation-free. */
 void sbx_contain(const struct sbx_plan *plan, int ctl);
 
 /* The same checklist while the supervisor works in parallel (corral run as root).  The child
  * is cloned into new pid and cgroup namespaces only (a v1 child then makes and joins its own
  * cgroup, first thing); sbx_contain_early makes the mount, ipc and uts namespaces and runs
  * steps 3-8 while the supervisor makes the network namespace -- the dearest, ~0.5 ms here --
- * and compiles the seccomp filter, then waits for GO, which carries both.  sbx_contain_late
+ * then waits for GO, which carries it.  sbx_contain_late
  * enters that network namespace, drops the privileges and loads the filter.  Same steps, same
  * failure reports, seccomp last.  Not for a user namespace: its id maps must exist before the
  * first file is created. */
 struct sbx_go {
 	struct sbx_msg msg; /* SBX_MSG_GO */
-	unsigned char prog[SBX_SECCOMP_PROG_MAX * 8]; /* struct sock_filter[], prog_bytes long */
-	size_t prog_bytes;
 	int net_fd;         /* the new network namespace (SCM_RIGHTS, close-on-exec) */
 };
 void sbx_contain_early(const struct sbx_plan *plan, int ctl, struct sbx_go *go);

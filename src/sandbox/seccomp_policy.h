@@ -1,7 +1,10 @@
 /* sandbox/seccomp_policy.h -- the reviewed policy table (data) and its compiler.
  *
- *   sbx_seccomp_load(&ce);        // in the sandbox child, last step before exec
+ *   sbx_seccomp_load(why, n);     // in the sandbox child, last step before exec
  *   sbx_seccomp_export_pfc(fd);   // `corral doctor --seccomp` prints the compiled policy
+ *
+ * The table is compiled when corral is built (seccomp_compile.c, by tools/seccomp_gen.c);
+ * sbx_seccomp_load loads that program.
  *
  * Beyond the table: socket() of any family but AF_UNIX fails with EAFNOSUPPORT;
  * personality() other than PER_LINUX (0) or a query (0xffffffff) fails with EPERM;
@@ -28,19 +31,16 @@ extern const size_t sbx_seccomp_clone_ns_flags_count;
 extern const unsigned long sbx_seccomp_denied_ioctls[];
 extern const size_t sbx_seccomp_denied_ioctls_count;
 
-/* Compiles the filter once per process into a static buffer, so later loads in forked children
- * allocate nothing.  Call before cloning sandboxes. 0 or -errno. */
-int sbx_seccomp_prepare(char *why, size_t whysz);
-/* The prepared program (struct sock_filter[]), for a child cloned before it was compiled:
- * returns its size in bytes (0 before sbx_seccomp_prepare) and points *insns at it. */
-#define SBX_SECCOMP_PROG_MAX 4096 /* instructions */
-size_t sbx_seccomp_prepared(const void **insns);
-/* Loads such a program into the calling thread (no_new_privs set). 0 or -errno. */
-int sbx_seccomp_load_program(const void *insns, size_t bytes, char *why, size_t whysz);
-/* Builds the filter (or uses the prepared one) and loads it into the calling thread (with no_new_privs already set).
- * Returns 0 or -errno; on failure step names what failed (no allocation on failure path
- * beyond libseccomp's own). */
+/* The program corral loads: compiled from this table when corral was built.  Returns its
+ * size in bytes and points *insns at it (struct sock_filter[]). */
+size_t sbx_seccomp_program(const void **insns);
+/* Loads it into the calling thread (no_new_privs already set): one system call, nothing
+ * allocated.  0 or -errno, why says what failed. */
 int sbx_seccomp_load(char *why, size_t whysz);
+/* Compiles the table with libseccomp into insns (cap bytes): *bytes is the program's size.
+ * The build's generator, `corral doctor` and the tests; 0 or -errno. */
+#define SBX_SECCOMP_PROG_MAX 4096 /* instructions */
+int sbx_seccomp_compile(void *insns, size_t cap, size_t *bytes, char *why, size_t whysz);
 /* Writes the compiled policy in libseccomp's pseudo-filter-code form to fd. */
 int sbx_seccomp_export_pfc(int fd);
 

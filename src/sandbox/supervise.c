@@ -2,8 +2,8 @@
  *
  * The supervisor is corral itself.  It creates the cgroup and the channels, clones the init
  * into fresh namespaces (born inside its cgroup on v2 via clone3(CLONE_INTO_CGROUP); attached
- * before it may proceed on v1), sends GO with the network namespace and the seccomp filter it
- * made meanwhile, and then watches (watch.c: the event loop and the verdict) until init and
+ * before it may proceed on v1), sends GO with the network namespace it made meanwhile, and
+ * then watches (watch.c: the event loop and the verdict) until init and
  * everything under it is gone.  Then it reads the cgroup's counters, collects /output and
  * removes the cgroup, so nothing can linger.
  */
@@ -96,7 +96,7 @@ void sbx_set_wipe_region(char *start, size_t len)
 
 /* How the child is started.  overlap: it builds its namespaces and filesystem (making and
  * joining its own v1 cgroup first, from `host` and `cg_name`) while we make its network
- * namespace and compile its filter (sbx_contain_early).  steer: to really do both at once on
+ * namespace (sbx_contain_early).  steer: to really do both at once on
  * two CPUs, the child keeps the CPU we were on (it is cache-warm and needs no wake-up) and we
  * move; `cpus` is the affinity both return to. */
 struct start {
@@ -212,18 +212,6 @@ static int write_id_maps(pid_t pid, struct cr_err *err)
 /* cfg->sweep_stale: sbx_sweep_stale() is still to do in this sbx_run. */
 static bool sweep_pending;
 
-static int prepare_seccomp(struct sbx_result *res)
-{
-	char why[64];
-	if (sbx_seccomp_prepare(why, sizeof why) < 0) {
-		struct cr_err se;
-		cr_failx(&se, EINVAL, "%s", why);
-		sbx_setup_error(res, "seccomp", &se);
-		return -EINVAL;
-	}
-	return 0;
-}
-
 /* cgroup: real limits where the host allows them; said plainly where it does not. */
 static int make_cgroup(const struct sbx_cg_host *host, const char *name,
 		       const struct sbx_config *cfg, const struct sbx_plan *plan,
@@ -269,16 +257,12 @@ static int make_netns(struct cr_err *err)
 	return fd >= 0 ? fd : cr_fail(err, e, "open the new network namespace");
 }
 
-/* GO.  For sbx_contain_early (net_fd >= 0) the compiled seccomp program follows the header in
- * the same datagram, with the network namespace attached (SCM_RIGHTS). */
+/* GO.  For sbx_contain_early (net_fd >= 0) with the network namespace attached (SCM_RIGHTS). */
 static int send_go(int ctl, int net_fd, struct cr_err *err)
 {
 	struct sbx_msg go = {.type = SBX_MSG_GO};
-	const void *prog = NULL;
-	size_t bytes = net_fd >= 0 ? sbx_seccomp_prepared(&prog) : 0;
-	struct iovec iov[2] = {{.iov_base = &go, .iov_len = sizeof go},
-			       {.iov_base = (void *)prog, .iov_len = bytes}};
-	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = bytes ? 2 : 1};
+	struct iovec iov = {.iov_base = &go, .iov_len = sizeof go};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
@@ -308,8 +292,7 @@ static int run_sandbox(const struct sbx_config *cfg, struct sbx_result *res, str
 	uint64_t t0 = sbx_now_ms();
 	sbx_phase(NULL);
 	/* As root, the child builds its namespaces and filesystem (a v1 cgroup first) while we
-	 * make its network namespace and compile its filter, which travel with GO
-	 * (sbx_contain_early).  Unprivileged, the id maps must be written before the child
+	 * make its network namespace, which travels with GO (sbx_contain_early).  Unprivileged, the id maps must be written before the child
 	 * creates its first file: all of ours first. */
 	static unsigned seq;
 	const struct sbx_cg_host *host = cg_host(cfg->cgroup_parent);
@@ -335,8 +318,7 @@ static int run_sandbox(const struct sbx_config *cfg, struct sbx_result *res, str
 	/* v2 children are born in their cgroup (clone3): then we make it, first */
 	how.child_makes_cg = how.overlap && host->mode == SBX_CG_V1;
 	how.cg_name = name;
-	if ((!how.overlap && prepare_seccomp(res) < 0) ||
-	    (!how.child_makes_cg && make_cgroup(host, name, cfg, plan, res, &cg) < 0))
+	if (!how.child_makes_cg && make_cgroup(host, name, cfg, plan, res, &cg) < 0)
 		return 0;
 	if (how.child_makes_cg) {
 		sbx_cg_plan(host, name, &cg); /* ours to read, kill and remove */
@@ -399,10 +381,9 @@ static int run_sandbox(const struct sbx_config *cfg, struct sbx_result *res, str
 	fcntl(outp[0], F_SETFL, O_NONBLOCK);
 	fcntl(errp[0], F_SETFL, O_NONBLOCK);
 
-	/* Our share while the child builds: its network namespace and its filter. */
-	if (how.overlap && ((net_fd = make_netns(&e)) < 0 || prepare_seccomp(res) < 0)) {
-		if (net_fd < 0)
-			sbx_setup_error(res, "namespaces", &e);
+	/* Our share while the child builds: its network namespace. */
+	if (how.overlap && (net_fd = make_netns(&e)) < 0) {
+		sbx_setup_error(res, "namespaces", &e);
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		goto out;

@@ -430,9 +430,6 @@ int main(void)
 	make_slot();
 	char info[1024];
 	start_python(info, sizeof info);
-	char why[64];
-	if (sbx_seccomp_prepare(why, sizeof why) < 0)
-		die(why);
 	/* Spawning is background work: it must not take CPU from cells that run now.  Each new
 	 * session is put back to nice 0 by its checklist before it runs anything. */
 	if (geteuid() == 0) /* only root can give a claimed session its priority back */

@@ -46,6 +46,17 @@ for s in $srcs; do
 		fi
 	fi
 done
+# the seccomp program is generated at build time (tools/seccomp_gen.c), as in the Makefile
+mkdir -p "$OUT/gen"
+o="$OUT/obj/gen_seccomp_program.o"
+objs+=("$o")
+if ! { $CLANG -std=gnu11 -D_GNU_SOURCE -O1 -Isrc tools/seccomp_gen.c src/sandbox/seccomp_compile.c \
+		src/sandbox/seccomp_policy.c $(pkg-config --libs libseccomp) -o "$OUT/seccomp_gen" &&
+	"$OUT/seccomp_gen" > "$OUT/gen/seccomp_program.c" &&
+	$CLANG $CFLAGS -c "$OUT/gen/seccomp_program.c" -o "$o"; } 2>>"$OUT/build.log"; then
+	echo "# could not generate the seccomp program (see $OUT/build.log)"
+	fail_build=1
+fi
 if [ $fail_build -ne 0 ]; then
 	echo "1..1"
 	echo "not ok 1 - building the sources with clang failed (see $OUT/build.log)"

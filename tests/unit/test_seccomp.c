@@ -164,6 +164,23 @@ static void test_policy_table_is_reviewed(void **state)
 	}
 }
 
+/* The program corral loads was compiled when it was built: it must be exactly what libseccomp
+ * makes of the policy table now (a table edited without a rebuild, or a generator that wrote
+ * something else, fails here). */
+static void test_built_in_program_is_the_compiled_table(void **state)
+{
+	(void)state;
+	static unsigned char fresh[SBX_SECCOMP_PROG_MAX * 8];
+	size_t bytes = 0;
+	char why[64] = "";
+	assert_int_equal(sbx_seccomp_compile(fresh, sizeof fresh, &bytes, why, sizeof why), 0);
+	const void *built = NULL;
+	size_t built_bytes = sbx_seccomp_program(&built);
+	assert_true(built_bytes > 100 * 8); /* a real program, not an empty stub */
+	assert_int_equal(built_bytes, bytes);
+	assert_memory_equal(built, fresh, bytes);
+}
+
 static void test_allowed_calls_still_work(void **state)
 {
 	(void)state;
@@ -196,6 +213,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_policy_table_is_reviewed),
+		cmocka_unit_test(test_built_in_program_is_the_compiled_table),
 		cmocka_unit_test(test_filter_denies_what_root_could_call),
 		cmocka_unit_test(test_allowed_calls_still_work),
 	};
