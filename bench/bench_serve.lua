@@ -1,8 +1,9 @@
 -- bench/bench_serve.lua -- wrk script: POST /v1/sandboxes/{id}/execute of print(1) on warm
--- sandboxes.  A thread owns the sandboxes ids[t], ids[t + T], ... (T threads) and sends its
--- requests to them in turn.  bench_serve.sh runs one connection per thread and one sandbox
--- per connection, so a request never meets a sandbox busy with an earlier one (a 409 would
--- count in not_ok).
+-- sandboxes.  A thread owns the sandboxes ids[t], ids[t + T], ... (T threads), more than it
+-- has connections.  A sandbox runs one cell at a time (a second request meanwhile is a 409),
+-- and wrk's Lua cannot tell a thread's connections apart, so a request takes a sandbox that is
+-- free and names itself after it (X-Request-Id, which the server echoes); its response gives
+-- the sandbox back.  A request never meets a busy sandbox (a 409 would count in not_ok).
 -- Environment: IDS (comma-separated sandbox ids), KEY (API key), THREADS (wrk's -t), ACCEPT
 -- (optional: "application/json" for the aggregated reply; default NDJSON streaming).
 local ids = {}
@@ -22,29 +23,40 @@ function setup(thread)
 end
 
 function init(args)
-	wrk.method = "POST"
-	wrk.body = '{"code": "print(1)"}'
-	wrk.headers["Authorization"] = "Bearer " .. os.getenv("KEY")
-	wrk.headers["Content-Type"] = "application/json"
+	local headers = {
+		["Authorization"] = "Bearer " .. os.getenv("KEY"),
+		["Content-Type"] = "application/json",
+	}
 	local accept = os.getenv("ACCEPT")
 	if accept and accept ~= "" then
-		wrk.headers["Accept"] = accept
+		headers["Accept"] = accept
 	end
-	reqs = {}
+	reqs, free = {}, {}
 	for id in string.gmatch(mine, "[^,]+") do
-		reqs[#reqs + 1] = wrk.format(nil, "/v1/sandboxes/" .. id .. "/execute")
+		local i = #reqs + 1
+		headers["X-Request-Id"] = "bench-" .. i
+		reqs[i] = wrk.format("POST", "/v1/sandboxes/" .. id .. "/execute", headers,
+			'{"code": "print(1)"}')
+		free[#free + 1] = i
 	end
-	next_req = 0
 	bad = 0
 end
 
 function request()
-	next_req = next_req % #reqs + 1
-	return reqs[next_req]
+	local i = table.remove(free)
+	if not i then   -- no sandbox free: this request collides with one running (counted)
+		bad = bad + 1
+		return reqs[1]
+	end
+	return reqs[i]
 end
 
 function response(status, headers, body)
-	if status ~= 200 or not string.find(body, '"status":"ok"', 1, true) then
+	local i = tonumber(string.match(headers["X-Request-Id"] or "", "^bench%-(%d+)$") or "")
+	if i and reqs[i] then
+		free[#free + 1] = i
+	end
+	if status ~= 200 or not i or not string.find(body, '"status":"ok"', 1, true) then
 		bad = bad + 1
 	end
 end

@@ -1,6 +1,6 @@
 #!/bin/sh
 # bench/bench_serve.sh [BUILD] -- `corral serve` under load on loopback (docs/BENCHMARKS.md).
-#   1. execute of print(1) on warm sandboxes: wrk, 16 connections (one sandbox each), NDJSON
+#   1. execute of print(1) on warm sandboxes: wrk, 16 connections (32 sandboxes), NDJSON
 #      streaming and aggregated (Accept: application/json); requests/s and p99 from wrk.
 #   2. full create + execute + delete cycles per second (bench_serve.py, several threads).
 #   3. the HTTP front's peak RSS (VmHWM) over all of it -- sandboxes not counted.
@@ -9,10 +9,11 @@ set -eu
 build=${1:-build/release}
 secs=${BENCH_SECONDS:-10}
 conns=${BENCH_CONNECTIONS:-16}
-# One wrk thread per connection, each on a sandbox of its own: a sandbox runs one cell at a
-# time (a second request meanwhile is a 409), and a thread's connections cannot be told
-# apart in wrk's Lua, so sharing sandboxes between connections would make collisions.
-wrk_threads=$conns
+# wrk threads: one a core (BENCH_WRK_THREADS).  Each sends a request only to a sandbox of its
+# own that is free (bench_serve.lua); it owns two per connection, because wrk may ask for a
+# request it then drops (a reconnect), and that sandbox is not handed back.
+wrk_threads=${BENCH_WRK_THREADS:-$(nproc)}
+sandboxes=$((2 * conns))
 here=$(cd "$(dirname "$0")" && pwd)
 PY=/usr/bin/python3
 command -v wrk >/dev/null || { echo "bench_serve: wrk is not installed (make deps)" >&2; exit 1; }
@@ -26,7 +27,7 @@ mkdir -m 711 "$tmp/run"
 port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 url="http://127.0.0.1:$port"
 "$build/corral" serve --listen "127.0.0.1:$port" --api-keys "$tmp/keys" --runtime-dir "$tmp/run" \
-	--warm "${BENCH_WARM:-16}" --max-sandboxes 256 2>"$tmp/serve.log" &
+	--warm "${BENCH_WARM:-$sandboxes}" --max-sandboxes 256 2>"$tmp/serve.log" &
 server=$!
 cleanup() {
 	kill -TERM "$server" 2>/dev/null || true
@@ -42,12 +43,12 @@ front=$(grep -o 'front pid [0-9]*' "$tmp/serve.log" | grep -o '[0-9]*$')
 # wait for the warm pool to fill
 for _ in $(seq 1 300); do
 	warm=$(curl -sf "$url/healthz" | $PY -c 'import json,sys; print(json.load(sys.stdin)["warm"])')
-	[ "$warm" -ge "${BENCH_WARM:-16}" ] && break
+	[ "$warm" -ge "${BENCH_WARM:-$sandboxes}" ] && break
 	sleep 0.1
 done
 
 echo "## corral serve ($(date +%F), $(nproc) cores, $(uname -r), load before: $(cut -d' ' -f1-3 /proc/loadavg))"
-ids=$($PY "$here/bench_serve.py" sandboxes --url "$url" --key "$key" -n "$conns")
+ids=$($PY "$here/bench_serve.py" sandboxes --url "$url" --key "$key" -n "$sandboxes")
 for mode in ndjson json; do
 	accept=""
 	[ "$mode" = json ] && accept="application/json"

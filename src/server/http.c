@@ -554,6 +554,22 @@ static void body_chunk(struct srv_req *r, const char *data, size_t len)
 	}
 }
 
+/* A client may name its request (X-Request-Id, echoed in the reply and the log line) to match
+ * replies to requests; one that is not 1-64 of [A-Za-z0-9._:-] gets an id of ours instead, so
+ * nothing a client sends can break a log line. */
+static void set_request_id(struct srv_req *r)
+{
+	const char *v = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Request-Id");
+	size_t n = v ? strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				 "0123456789._:-")
+		     : 0;
+	if (n && !v[n] && n <= SRV_REQUEST_ID_MAX)
+		memcpy(r->request_id, v, n + 1);
+	else
+		snprintf(r->request_id, sizeof r->request_id, "req_%08x%08llx", id_prefix,
+			 (unsigned long long)++id_seq);
+}
+
 enum MHD_Result srv_on_request(void *cls, struct MHD_Connection *conn, const char *url,
 			       const char *method, const char *version, const char *upload_data,
 			       size_t *upload_size, void **con_cls)
@@ -573,8 +589,7 @@ enum MHD_Result srv_on_request(void *cls, struct MHD_Connection *conn, const cha
 		r->route_idx = SRV_MAX_ROUTES;
 		r->t0_us = srv_now_us();
 		cr_buf_init(&r->body, srv_cfg()->max_json_bytes);
-		snprintf(r->request_id, sizeof r->request_id, "req_%08x%08llx", id_prefix,
-			 (unsigned long long)++id_seq);
+		set_request_id(r);
 		const union MHD_ConnectionInfo *ci =
 			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 		if (ci)

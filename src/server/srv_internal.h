@@ -104,6 +104,7 @@ extern const struct srv_route srv_routes_files[];  /* api_files.c: envd's REST /
 extern const struct srv_route srv_routes_interp[]; /* api_interp.c: the code interpreter */
 
 #define SRV_MAX_PARAMS 4
+#define SRV_REQUEST_ID_MAX 64 /* a client's X-Request-Id: 1-64 of [A-Za-z0-9._:-] */
 #define SRV_MAX_ROUTES 128
 
 struct srv_req {
@@ -111,7 +112,7 @@ struct srv_req {
 	const struct srv_route *route;
 	unsigned route_idx;        /* global index, for metrics; SRV_MAX_ROUTES = none */
 	const char *method;
-	char request_id[24];
+	char request_id[SRV_REQUEST_ID_MAX + 1]; /* the client's X-Request-Id, or ours */
 	char *path;                /* owned copy of the (still encoded) path; params point in it */
 	const char *pnames[SRV_MAX_PARAMS];
 	const char *pvals[SRV_MAX_PARAMS];

@@ -432,6 +432,23 @@ class NativeApi(unittest.TestCase):
                   "bytes"):
             self.assertIn(k, ex[-1])
 
+    def test_a_client_names_its_request(self):
+        """X-Request-Id: a client's own (1-64 of [A-Za-z0-9._:-]) is echoed and logged; any
+        other is replaced by one of ours, so nothing a client sends reaches a log line."""
+        mine = "bench-7:retry.2_" + secrets.token_hex(4)
+        st, h, _ = SRV.raw("GET", "/v1/sandboxes", headers={"X-Request-Id": mine})
+        self.assertEqual((st, h.get("X-Request-Id")), (200, mine))
+        for bad in ("a" * 65, "two words", 'q"uote', "new\\nline", "", "caf\u00e9"):
+            st, h, _ = SRV.raw("GET", "/v1/sandboxes",
+                               headers={"X-Request-Id": bad.encode("utf-8")})
+            self.assertEqual(st, 200, repr(bad))
+            self.assertRegex(h.get("X-Request-Id", ""), r"^req_[0-9a-f]{16}$", repr(bad))
+        time.sleep(0.2)
+        ids = [json.loads(l)["request_id"] for l in SRV.log_text().splitlines()
+               if l.startswith('{"ts"')]
+        self.assertIn(mine, ids)
+        self.assertFalse([i for i in ids if " " in i or '"' in i or len(i) > 64])
+
 
 class Auth(unittest.TestCase):
     asan_subset = True
