@@ -55,6 +55,7 @@ for mode in ndjson json; do
 	# a short warm-up, then the measured run
 	IDS="$ids" KEY="$key" THREADS="$wrk_threads" ACCEPT="$accept" wrk -t"$wrk_threads" -c"$conns" -d2s -s "$here/bench_serve.lua" \
 		"$url" >/dev/null 2>&1 || true
+	sleep 1 # cells the warm-up left running when it stopped end before the measured run
 	line=$(IDS="$ids" KEY="$key" THREADS="$wrk_threads" ACCEPT="$accept" wrk -t"$wrk_threads" -c"$conns" -d"${secs}s" --latency \
 		-s "$here/bench_serve.lua" "$url" | grep '^BENCH')
 	echo "execute print(1), warm, $conns connections, $mode: ${line#BENCH }"
