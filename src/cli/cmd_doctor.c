@@ -160,20 +160,18 @@ static void check_kernel_features(void)
 		line("FAIL", "seccomp", "the filter could not be loaded or did not deny (code %d); "
 					"a kernel with CONFIG_SECCOMP_FILTER is required", r);
 	/* the program was compiled when corral was built: is it still the table's? */
-	static unsigned char fresh[SBX_SECCOMP_PROG_MAX * 8];
-	size_t bytes = 0;
+	size_t built = 0, fresh = 0;
 	char why[64] = "";
-	const void *built = NULL;
-	size_t built_bytes = sbx_seccomp_program(&built);
-	if (sbx_seccomp_compile(fresh, sizeof fresh, &bytes, why, sizeof why) < 0)
+	int cur = sbx_seccomp_builtin_is_current(&built, &fresh, why, sizeof why);
+	if (cur < 0)
 		line("warn", "seccomp", "cannot compile the policy table to compare (%s)", why);
-	else if (bytes != built_bytes || memcmp(fresh, built, bytes))
+	else if (!cur)
 		line("warn", "seccomp", "the built-in filter (%zu instructions) differs from what "
 					"this libseccomp compiles (%zu): rebuild corral (make)",
-		     built_bytes / 8, bytes / 8);
+		     built, fresh);
 	else
 		line("ok", "seccomp", "built-in filter (%zu instructions) is the policy table as "
-				      "compiled here", built_bytes / 8);
+				      "compiled here", built);
 	if (cr_have_openat2())
 		line("ok", "openat2", "RESOLVE_BENEATH path resolution available");
 	else

@@ -107,10 +107,9 @@ void sbx_contain(const struct sbx_plan *plan, int ctl);
  * is cloned into new pid and cgroup namespaces only (a v1 child then makes and joins its own
  * cgroup, first thing); sbx_contain_early makes the mount, ipc and uts namespaces and runs
  * steps 3-8 while the supervisor makes the network namespace -- the dearest, ~0.5 ms here --
- * then waits for GO, which carries it.  sbx_contain_late
- * enters that network namespace, drops the privileges and loads the filter.  Same steps, same
- * failure reports, seccomp last.  Not for a user namespace: its id maps must exist before the
- * first file is created. */
+ * then waits for GO, which carries it.  sbx_contain_late enters that network namespace, drops
+ * the privileges and loads the filter.  Same steps, same failure reports, seccomp last.  Not
+ * for a user namespace: its id maps must exist before the first file is created. */
 struct sbx_go {
 	struct sbx_msg msg; /* SBX_MSG_GO */
 	int net_fd;         /* the new network namespace (SCM_RIGHTS, close-on-exec) */

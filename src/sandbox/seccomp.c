@@ -11,6 +11,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -34,4 +35,19 @@ int sbx_seccomp_load(char *why, size_t whysz)
 		return -errno;
 	}
 	return 0;
+}
+
+int sbx_seccomp_builtin_is_current(size_t *built, size_t *fresh, char *why, size_t whysz)
+{
+	static struct sock_filter insns[SBX_SECCOMP_PROG_MAX];
+	size_t bytes = 0;
+	const void *prog = NULL;
+	size_t prog_bytes = sbx_seccomp_program(&prog);
+	*built = prog_bytes / sizeof *insns;
+	*fresh = 0;
+	int r = sbx_seccomp_compile(insns, sizeof insns, &bytes, why, whysz);
+	if (r < 0)
+		return r;
+	*fresh = bytes / sizeof *insns;
+	return bytes == prog_bytes && !memcmp(insns, prog, bytes);
 }

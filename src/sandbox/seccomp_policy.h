@@ -41,6 +41,10 @@ int sbx_seccomp_load(char *why, size_t whysz);
  * The build's generator, `corral doctor` and the tests; 0 or -errno. */
 #define SBX_SECCOMP_PROG_MAX 4096 /* instructions */
 int sbx_seccomp_compile(void *insns, size_t cap, size_t *bytes, char *why, size_t whysz);
+/* Is the built-in program what sbx_seccomp_compile makes of the table now?  1 yes, 0 no,
+ * -errno when it cannot compile (why says why); *built and *fresh get both sizes in
+ * instructions.  For `corral doctor`. */
+int sbx_seccomp_builtin_is_current(size_t *built, size_t *fresh, char *why, size_t whysz);
 /* Writes the compiled policy in libseccomp's pseudo-filter-code form to fd. */
 int sbx_seccomp_export_pfc(int fd);
 

@@ -3,8 +3,8 @@
  * The supervisor is corral itself.  It creates the cgroup and the channels, clones the init
  * into fresh namespaces (born inside its cgroup on v2 via clone3(CLONE_INTO_CGROUP); attached
  * before it may proceed on v1), sends GO with the network namespace it made meanwhile, and
- * then watches (watch.c: the event loop and the verdict) until init and
- * everything under it is gone.  Then it reads the cgroup's counters, collects /output and
+ * then watches (watch.c: the event loop and the verdict) until init and everything under it
+ * is gone.  Then it reads the cgroup's counters, collects /output and
  * removes the cgroup, so nothing can linger.
  */
 #include <errno.h>
@@ -96,9 +96,9 @@ void sbx_set_wipe_region(char *start, size_t len)
 
 /* How the child is started.  overlap: it builds its namespaces and filesystem (making and
  * joining its own v1 cgroup first, from `host` and `cg_name`) while we make its network
- * namespace (sbx_contain_early).  steer: to really do both at once on
- * two CPUs, the child keeps the CPU we were on (it is cache-warm and needs no wake-up) and we
- * move; `cpus` is the affinity both return to. */
+ * namespace (sbx_contain_early).  steer: to really do both at once on two CPUs, the child
+ * keeps the CPU we were on (it is cache-warm and needs no wake-up) and we move; `cpus` is the
+ * affinity both return to. */
 struct start {
 	bool overlap, steer, child_makes_cg;
 	cpu_set_t cpus;
@@ -292,8 +292,9 @@ static int run_sandbox(const struct sbx_config *cfg, struct sbx_result *res, str
 	uint64_t t0 = sbx_now_ms();
 	sbx_phase(NULL);
 	/* As root, the child builds its namespaces and filesystem (a v1 cgroup first) while we
-	 * make its network namespace, which travels with GO (sbx_contain_early).  Unprivileged, the id maps must be written before the child
-	 * creates its first file: all of ours first. */
+	 * make its network namespace, which travels with GO (sbx_contain_early).  Unprivileged,
+	 * the id maps must be written before the child creates its first file: all of ours
+	 * first. */
 	static unsigned seq;
 	const struct sbx_cg_host *host = cg_host(cfg->cgroup_parent);
 	/* v1 without a CPU quota: the cpu hierarchy (when not joint with cpuacct, which gives

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <linux/filter.h>
 
 #include "sandbox/seccomp_policy.h"
 
@@ -179,6 +180,10 @@ static void test_built_in_program_is_the_compiled_table(void **state)
 	assert_true(built_bytes > 100 * 8); /* a real program, not an empty stub */
 	assert_int_equal(built_bytes, bytes);
 	assert_memory_equal(built, fresh, bytes);
+	size_t n_built = 0, n_fresh = 0; /* and corral doctor's check says so */
+	assert_int_equal(sbx_seccomp_builtin_is_current(&n_built, &n_fresh, why, sizeof why), 1);
+	assert_int_equal(n_built, bytes / sizeof(struct sock_filter));
+	assert_int_equal(n_fresh, n_built);
 }
 
 static void test_allowed_calls_still_work(void **state)
