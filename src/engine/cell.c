@@ -272,7 +272,7 @@ void session_resume(struct session *s)
 void session_interrupt(struct session *s)
 {
 	if (s->state == S_BUSY && s->cell_phase == 0) {
-		session_signal(s, SIGINT);
+		session_signal(s, RUN_INTERRUPT_SIG(s->cells));
 		s->cell_sigint_us = mgr_now_us();
 	}
 }

@@ -39,6 +39,10 @@ _MAX_IN = 4 << 20            # host -> runner payload
 _MAX_OUT = 16 << 20          # runner -> host payload
 _MAX_CODE = 1 << 20
 _CHUNK = 64 << 10            # STDOUT/STDERR frame payload
+# The host interrupts cell c with signal _TAG_BASE + c % _TAGS (engine/wire.h RUN_INTERRUPT_SIG),
+# not a bare SIGINT: the number says which cell it is for, so one that comes before its cell is
+# armed is kept for it, and a late one for a cell that has ended is dropped (_on_tagged).
+_TAG_BASE, _TAGS = 40, 8
 _HOLD = 1 << 20              # output held between cells, per stream
 _LINES_MAX = 8 << 20         # cell sources kept in linecache
 _MAX_COLS = 100              # columns in text/html and the table form
@@ -60,6 +64,8 @@ class _State:
     fd, dead = -1, False   # channel (-1 before serve() and in user forks); a write failed
     live = False           # inside a request that carries cell output
     armed = critical = pending = False   # SIGINT raises / main thread mid-frame / deferred
+    cell = -1              # the request being read or run (-1: none)
+    early = 0              # tags (bit c % _TAGS) of interrupts that came while cell c was not armed
     own_fork = user_child = hooked = False   # our stateless fork / forked by user code
     main = out = err = contexts = shared = lines = spare = None
     zombies = []
@@ -317,6 +323,30 @@ def _on_sigint(signum, frame):
             _interrupt()
 
 
+def _on_tagged(signum, frame):
+    """The host's interrupt of one cell: a SIGINT to ourselves when that cell is armed (so a
+    SIGINT handler the cell installed gets it), else remembered until it arms."""
+    tag = signum - _TAG_BASE
+    if _S.armed and _S.cell >= 0 and _S.cell % _TAGS == tag:
+        signal.raise_signal(signal.SIGINT)
+    else:
+        _S.early |= 1 << tag
+
+
+def _interrupted_early():
+    """True (and forgotten) when the host interrupted the current cell before it was armed."""
+    bit = 1 << (_S.cell % _TAGS) if _S.cell >= 0 else 0
+    if _S.early & bit:
+        _S.early &= ~bit
+        return True
+    return False
+
+
+def _catch_tagged():
+    for n in range(_TAG_BASE, _TAG_BASE + _TAGS):
+        signal.signal(n, _on_tagged)
+
+
 # ---------------------------------------------------------------------------------- display
 
 def _json_cell(v):
@@ -535,6 +565,8 @@ def _run_cell(code, g, cell):
     _S.armed = True
     try:
         try:
+            if _interrupted_early():
+                raise KeyboardInterrupt
             tree = compile(code, fn, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
             if _S.allow is not None:
                 _check_imports(tree)
@@ -631,6 +663,7 @@ def _fork_spare():
                     pass
             hdr = _read_fd(r, 8)
             cell, n = struct.unpack("<II", hdr)
+            _S.cell = cell   # (its interrupts came to us too: the same process group)
             code = _read_fd(r, n).decode("utf-8", "surrogatepass")
             os.close(r)
             status = _exec_here(code, _new_module(), cell)
@@ -772,7 +805,7 @@ def _do_exec(payload):
     name = _field(o, "context", str, "default")
     _S.svg = _field(o, "svg", bool, False)
     _S.ncell += 1
-    cell = _field(o, "cell", int, _S.ncell, lambda v: 0 <= v < 1 << 31)
+    cell = _S.cell = _field(o, "cell", int, _S.ncell, lambda v: 0 <= v < 1 << 31)
     module = _S.contexts.get(name)
     if module is None:
         err = ("ContextError", "unknown context %r" % name)
@@ -833,7 +866,7 @@ def _do_cmd(payload):
     env = _field(o, "env", dict, {}, _env_ok)
     cwd = _field(o, "cwd", str, None)
     _S.ncell += 1
-    _field(o, "cell", int, _S.ncell, lambda v: 0 <= v < 1 << 31)
+    _S.cell = _field(o, "cell", int, _S.ncell, lambda v: 0 <= v < 1 << 31)
     with _LOCK:
         _S.live, _S.pending = True, False
     environ = dict(os.environ)
@@ -851,7 +884,7 @@ def _do_cmd(payload):
     interrupted, after = None, 0
     _S.armed = _ONCE   # what handles the interrupt is runner code: it must not be interrupted
     try:
-        if _S.pending:
+        if _S.pending or _interrupted_early():
             _interrupt()
         while fds:
             exited = p.poll() is not None
@@ -919,8 +952,8 @@ def _prewarm():
     session waits in the pool, those faults are off the path of the client who claims it (they
     would happen at its first cell anyway).  Leaves nothing behind: the cell runs in a module
     of its own, its lines leave linecache, counters and streams are as they were."""
-    fd, main = _S.fd, sys.modules.get("__main__")
-    _S.fd = -1     # _send() writes nothing
+    fd, main, cell = _S.fd, sys.modules.get("__main__"), _S.cell
+    _S.fd, _S.cell = -1, -1     # _send() writes nothing; the host's interrupts are not for it
     # a SIGINT meant for an earlier cell must not land in this one: held until we are done,
     # then ignored (not armed)
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
@@ -936,6 +969,7 @@ def _prewarm():
         _done(0)
     finally:
         _S.fd, _S.live, _S.armed, _S.pending, _S.svg = fd, False, False, False, False
+        _S.cell = cell
         if main is not None:
             sys.modules["__main__"] = main
         linecache.cache.pop("<cell 0>", None)
@@ -959,6 +993,8 @@ def serve(chan_fd, ready_fd=-1):
         os.register_at_fork(after_in_child=_after_fork)
         _S.hooked = True
     signal.signal(signal.SIGINT, _on_sigint)
+    if signal.getsignal(_TAG_BASE) is not _on_tagged:   # (set in the zygote by preload)
+        _catch_tagged()
     _reseed()
     try:
         if not select.select([chan_fd], [], [], 0)[0]:   # a client waiting already: serve it
@@ -995,6 +1031,8 @@ def serve(chan_fd, ready_fd=-1):
                     _send(_PONG, b"")
             else:
                 raise _ProtocolError("unexpected frame 0x%x (%d bytes)" % (ftype, len(payload)))
+            # what came for this request and was not used (or came late) is not the next one's
+            _S.cell, _S.early = -1, 0
             if _S.user_child:
                 os._exit(0)
     except _ProtocolError as e:
@@ -1065,6 +1103,8 @@ def preload(modules=None):
         failed["warmup"] = "%s: %s" % (type(e).__name__, e)
     warm = round(time.perf_counter() - t, 4)
     _PRELOADED[:] = sorted({n.split(".")[0] for n in imported})
+    if threading.current_thread() is threading.main_thread():
+        _catch_tagged()   # here once, not in every session
     gc.collect()
     return {"imported": imported, "failed": failed, "warmup": warm,
             "seconds": round(time.perf_counter() - t0, 4)}

@@ -407,8 +407,8 @@ void session_client_gone(struct client *c)
 	for (struct session *s = m->sessions; s; s = s->next) {
 		if (s->cell_client == c) {
 			/* nobody listens: stop the cell -- now, and again every MGR_REINTERRUPT_MS
-			 * until it ends (session_on_timer): a SIGINT that reached the runner before it
-			 * had begun the cell was ignored, as SIGINTs between cells are */
+			 * until it ends (session_on_timer): a cell may catch KeyboardInterrupt and go
+			 * on, and nobody is left to see it */
 			s->cell_client = NULL;
 			session_interrupt(s);
 		}

@@ -184,7 +184,7 @@ void session_on_timer(struct session *s, uint64_t now_ms)
 				 * (Only just now: an earlier one may have come before the cell began.) */
 				if (!s->cell_sigint_us ||
 				    now_us >= s->cell_sigint_us + MGR_SIGINT_MERGE_MS * 1000ULL)
-					session_signal(s, SIGINT);
+					session_signal(s, RUN_INTERRUPT_SIG(s->cells));
 				s->cell_phase = 1;
 				s->cell_deadline_us = now_us + MGR_GRACE_MS * 1000ULL;
 			} else if (s->cell_phase == 1) {

@@ -38,6 +38,14 @@ enum {
 	RUN_HELLO = 0x81, RUN_STDOUT = 0x82, RUN_STDERR = 0x83, RUN_EVENT = 0x84, RUN_DONE = 0x85,
 	RUN_PONG = 0x86,
 };
+/* The host interrupts cell c (the "cell" number of its EXEC or CMD) with this signal to the
+ * session's process group, not with a bare SIGINT: the runner makes it a SIGINT in cell c if c is
+ * running, keeps it for c if c has not begun yet (it came while the request was still on its
+ * way), and drops it if c has ended (it came late).  SIGRTMIN (34) + 6 .. + 13. */
+#define RUN_INTERRUPT_SIG_BASE 40
+#define RUN_INTERRUPT_TAGS 8
+#define RUN_INTERRUPT_SIG(cell) (RUN_INTERRUPT_SIG_BASE + (int)((cell) % RUN_INTERRUPT_TAGS))
+
 struct run_done {
 	uint32_t status; /* 0 ok, 1 error, 2 process ended */
 	int32_t exit_code;

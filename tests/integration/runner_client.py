@@ -36,6 +36,7 @@ HELLO, STDOUT, STDERR, EVENT, DONE, PONG = 0x81, 0x82, 0x83, 0x84, 0x85, 0x86
 MAX_TO_RUNNER = 4 << 20
 MAX_FROM_RUNNER = 16 << 20
 HDR = struct.Struct("<II")
+INTERRUPT_SIG_BASE, INTERRUPT_TAGS = 40, 8
 DONE_FMT = struct.Struct("<IiiI")
 
 
@@ -307,6 +308,10 @@ class Session:
     def interrupt(self, sig=signal.SIGINT):
         """SIGINT to the session's process group (the session and any cell process)."""
         os.killpg(self.pid, sig)
+
+    def interrupt_cell(self, cell):
+        """The host's interrupt of cell `cell` (engine/wire.h RUN_INTERRUPT_SIG)."""
+        os.killpg(self.pid, INTERRUPT_SIG_BASE + cell % INTERRUPT_TAGS)
 
     # -- ending
     def wait_exit(self, timeout=10):

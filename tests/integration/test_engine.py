@@ -197,6 +197,20 @@ class OutputKinds(unittest.TestCase):
         ev, f = self.s.run("x")
         self.assertEqual(of_type(ev, "result")[0]["data"]["text/plain"], "5")
 
+    def test_a_deadline_before_the_cell_begins_interrupts_it(self):
+        # 1 ms for 1 MiB of cell: the deadline's interrupt comes while the runner still reads
+        # and parses the request.  It is kept for the cell, which ends at once with
+        # KeyboardInterrupt; the session lives (a lost one was a session killed after the grace).
+        pad = "#" * ((1 << 20) - 200) + "\n"
+        t0 = time.monotonic()
+        ev, f = self.s.run(pad + "y = 7\nimport time\ntime.sleep(30)", timeout_ms=1)
+        self.assertLess(time.monotonic() - t0, 10)
+        self.assertEqual(f["status"], "timeout")
+        self.assertTrue(f["session_alive"])
+        self.assertEqual(of_type(ev, "error")[0]["name"], "KeyboardInterrupt")
+        ev, f = self.s.run("'y' in globals()")
+        self.assertEqual(of_type(ev, "result")[0]["data"]["text/plain"], "False")
+
     def test_ignoring_the_interrupt_kills_the_session(self):
         # (a bare `while True: pass` cannot be caught in CPython 3.11; sleep can)
         ev, f = self.s.run("import time\nwhile True:\n    try:\n        time.sleep(10)\n"

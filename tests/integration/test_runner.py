@@ -353,6 +353,58 @@ class RunnerTest(unittest.TestCase):
     def test_interrupt_stateless(self):
         self.interrupt_sleep(self.session("stateless"))
 
+    def test_interrupt_before_the_cell_begins(self):
+        # The host's interrupt right behind its request (a client that hangs up at once, a
+        # deadline of 1 ms): it comes while the runner still reads and parses 1 MiB of cell,
+        # before the cell is armed.  It is kept for that cell, not lost (the cell would sleep
+        # on to its deadline, and a deadline's interrupt lost is a killed session).
+        pad = "#" * ((1 << 20) - 200) + "\n"
+        for mode in ("stateful", "stateless"):
+            s = self.session(mode)
+            t0 = time.monotonic()
+            s.submit(pad + "import time\ntime.sleep(30)\n", cell=7)
+            s.interrupt_cell(7)
+            r = s.collect(timeout=10)
+            self.assertLess(time.monotonic() - t0, 10, mode)
+            self.assertEqual(r.status, 1, (mode, r))
+            self.assertEqual(r.error["name"], "KeyboardInterrupt", (mode, r))
+            self.assertEqual(self.ok(s, "'alive'", cell=8).result["text/plain"], "'alive'", mode)
+
+    def test_a_late_interrupt_is_dropped(self):
+        # One for a cell that has ended -- before the next request, while it is read, while it
+        # runs -- does not touch the next cell; the next cell's own one does.
+        for mode in ("stateful", "stateless"):
+            s = self.session(mode)
+            self.ok(s, "1", cell=3)
+            for _ in range(50):
+                s.interrupt_cell(3)
+            s.submit("import time\nprint('go', flush=True)\ntime.sleep(0.3)\nprint('done')",
+                     cell=4)
+            for _ in range(50):
+                s.interrupt_cell(3)
+            self.assertEqual(s.recv(), (rc.STDOUT, b"go\n"))
+            for _ in range(50):
+                s.interrupt_cell(3)
+            r = s.collect(timeout=10)
+            self.assertEqual(r.status, 0, (mode, r))
+            self.assertEqual(r.stdout, b"done\n", mode)
+            s.submit("import time\nprint('go', flush=True)\ntime.sleep(30)", cell=5)
+            self.assertEqual(s.recv(), (rc.STDOUT, b"go\n"))
+            s.interrupt_cell(5)
+            r = s.collect(timeout=10)
+            self.assertEqual(r.error["name"], "KeyboardInterrupt", (mode, r))
+
+    def test_a_cells_own_sigint_handler_gets_the_interrupt(self):
+        s = self.session()
+        s.submit("import signal, time\n"
+                 "signal.signal(signal.SIGINT, lambda *a: print('caught', flush=True))\n"
+                 "print('go', flush=True)\ntime.sleep(0.5)\nprint('after')", cell=2)
+        self.assertEqual(s.recv(), (rc.STDOUT, b"go\n"))
+        s.interrupt_cell(2)
+        r = s.collect(timeout=10)
+        self.assertEqual(r.status, 0, r)
+        self.assertEqual(r.stdout, b"caught\nafter\n")   # ("go" was received above)
+
     def test_sigint_while_idle_is_ignored(self):
         for mode in ("stateful", "stateless"):
             s = self.session(mode)
