@@ -178,7 +178,7 @@ static void test_execute(void **state)
 	char *body = malloc(n + 32);
 	int o = snprintf(body, n + 32, "{\"code\": \"");
 	memset(body + o, 'a', n);
-	snprintf(body + o + n, 32, "\"}");
+	snprintf(body + o + n, (size_t)(32 - o), "\"}"); /* what is left of the n + 32 */
 	assert_int_equal(srv_parse_execute(body, strlen(body), &q, &err), -E2BIG);
 	free(body);
 }
