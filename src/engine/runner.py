@@ -64,8 +64,8 @@ class _State:
     fd, dead = -1, False   # channel (-1 before serve() and in user forks); a write failed
     live = False           # inside a request that carries cell output
     armed = critical = pending = False   # SIGINT raises / main thread mid-frame / deferred
-    cell = -1              # the request being read or run (-1: none)
-    early = 0              # tags (bit c % _TAGS) of interrupts that came while cell c was not armed
+    cell = -1              # the last request's cell number (-1: none yet)
+    early = 0              # tags (bit c % _TAGS) of interrupts that came while no cell c was armed
     own_fork = user_child = hooked = False   # our stateless fork / forked by user code
     main = out = err = contexts = shared = lines = spare = None
     zombies = []
@@ -331,6 +331,14 @@ def _on_tagged(signum, frame):
         signal.raise_signal(signal.SIGINT)
     else:
         _S.early |= 1 << tag
+
+
+def _take_cell(cell):
+    """cell is the request now read: of the interrupts kept so far, only its own still count
+    (the others were late, for cells that have ended)."""
+    _S.cell = cell
+    _S.early &= 1 << (cell % _TAGS)
+    return cell
 
 
 def _interrupted_early():
@@ -663,7 +671,7 @@ def _fork_spare():
                     pass
             hdr = _read_fd(r, 8)
             cell, n = struct.unpack("<II", hdr)
-            _S.cell = cell   # (its interrupts came to us too: the same process group)
+            _take_cell(cell)   # (its interrupts came to us too: the same process group)
             code = _read_fd(r, n).decode("utf-8", "surrogatepass")
             os.close(r)
             status = _exec_here(code, _new_module(), cell)
@@ -805,7 +813,7 @@ def _do_exec(payload):
     name = _field(o, "context", str, "default")
     _S.svg = _field(o, "svg", bool, False)
     _S.ncell += 1
-    cell = _S.cell = _field(o, "cell", int, _S.ncell, lambda v: 0 <= v < 1 << 31)
+    cell = _take_cell(_field(o, "cell", int, _S.ncell, lambda v: 0 <= v < 1 << 31))
     module = _S.contexts.get(name)
     if module is None:
         err = ("ContextError", "unknown context %r" % name)
@@ -866,7 +874,7 @@ def _do_cmd(payload):
     env = _field(o, "env", dict, {}, _env_ok)
     cwd = _field(o, "cwd", str, None)
     _S.ncell += 1
-    _S.cell = _field(o, "cell", int, _S.ncell, lambda v: 0 <= v < 1 << 31)
+    _take_cell(_field(o, "cell", int, _S.ncell, lambda v: 0 <= v < 1 << 31))
     with _LOCK:
         _S.live, _S.pending = True, False
     environ = dict(os.environ)
@@ -1031,8 +1039,6 @@ def serve(chan_fd, ready_fd=-1):
                     _send(_PONG, b"")
             else:
                 raise _ProtocolError("unexpected frame 0x%x (%d bytes)" % (ftype, len(payload)))
-            # what came for this request and was not used (or came late) is not the next one's
-            _S.cell, _S.early = -1, 0
             if _S.user_child:
                 os._exit(0)
     except _ProtocolError as e:
