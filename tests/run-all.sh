@@ -48,6 +48,8 @@ run_unit() {
 		tally "$name" < <(printf '%s\n' "$out" | grep -E '^(ok|not ok)')
 		if [ $rc -ne 0 ] && ! printf '%s\n' "$out" | grep -q '^not ok'; then
 			echo "not ok - $name exited with $rc (see $logdir/$(basename "$t").stderr)"
+			[ $rc -eq 124 ] && echo "# timed out after 300 s, in the test after the last 'ok' above"
+			tail -n 20 "$logdir/$(basename "$t").stderr" | sed 's/^/#   /'
 			fail=$((fail + 1)); failed_names+=("$name: exit $rc")
 		fi
 	done
